@@ -1,0 +1,81 @@
+"""Memory of a server's process tree from /proc: RSS (what issue 6 asks) and PSS (fair share).
+
+uvicorn with ``--workers N`` is a supervisor plus N spawned workers; summing RSS counts
+pages the processes share (libraries) once per process, so PSS is reported beside it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Memory:
+    processes: int
+    rss_mb: float
+    pss_mb: float
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (read from /proc/*/stat parent ids)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, []))
+    return tree
+
+
+def _kb(path: Path, key: str) -> int:
+    try:
+        for line in path.read_text().splitlines():
+            if line.startswith(key):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_memory(pid: int) -> Memory:
+    """Summed RSS and PSS (MB) of ``pid`` and its descendants."""
+    pids = [p for p in descendants(pid) if os.path.exists(f"/proc/{p}")]
+    rss = sum(_kb(Path(f"/proc/{p}/status"), "VmRSS:") for p in pids)
+    pss = sum(_kb(Path(f"/proc/{p}/smaps_rollup"), "Pss:") for p in pids)
+    return Memory(len(pids), round(rss / 1024, 1), round(pss / 1024, 1))
+
+
+class PeakSampler:
+    """Samples a process tree's memory in a thread; keeps the peak (for RSS under load)."""
+
+    def __init__(self, pid: int, interval_s: float = 0.25) -> None:
+        self.pid, self.interval_s = pid, interval_s
+        self.peak = Memory(0, 0.0, 0.0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            m = tree_memory(self.pid)
+            if m.rss_mb > self.peak.rss_mb:
+                self.peak = m
+
+    def __enter__(self) -> PeakSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

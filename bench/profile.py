@@ -1,0 +1,191 @@
+"""Profile one scenario before optimising (issue 6): where does a request's time go?
+
+    python -m bench.profile LK01                  # pyinstrument, the ASGI app called in-process
+    python -m bench.profile LK01 --layer engine   # pyinstrument, Engine.run alone
+    python -m bench.profile LK01 --py-spy         # py-spy on the live workers under wrk load
+
+Uses the store ``python -m bench`` left in bench/.work (made from data/releases if absent).
+In-process runs exclude uvicorn and sockets, so they show our code's share; py-spy shows
+the whole server, uvicorn and httptools included. Needs ``pip install pyinstrument py-spy``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import httpx
+
+from bench.asgi_client import Transport, call_request
+from bench.corpus import fetch_corpus
+from bench.lua import Request, lua_script
+from bench.runner import ROOT, Settings, _cli, load_store, log
+from bench.scenarios import Scenario, build
+from bench.servers import Server, free_port
+from bench.wrk import ensure_wrk, run_wrk
+
+WORK = ROOT / "bench/.work"
+
+
+def _store(db: Path) -> Path:
+    if not db.exists():
+        log(f"no store at {db}: loading data/releases/*.zip")
+        load_store(Settings(), db)
+    return db
+
+
+def _scenario(client: httpx.Client, base: str, sid: str) -> Scenario:
+    found = {s.id: s for s in build(fetch_corpus(client, base))}
+    if sid not in found:
+        raise SystemExit(f"unknown scenario {sid}: one of {', '.join(found)}")
+    if found[sid].skip:
+        raise SystemExit(f"{sid} is skipped: {found[sid].skip}")
+    return found[sid]
+
+
+def _engine_calls(engine, requests: list[Request]) -> list:
+    """The OperationRequests the API would build (GET query or POST body), built up front."""
+    import orjson
+
+    from terminology.engine import OperationRequest
+    from terminology.params import parameters_from_query
+    from terminology.versions import to_r5
+
+    out = []
+    for r in requests:
+        path, _, query = r.path.partition("?")
+        base, rtype, op = path.strip("/").split("/")[-3:]
+        if not op.startswith("$"):
+            raise SystemExit("--layer engine profiles operations only; use --layer asgi")
+        op = op[1:]
+        params = (
+            parameters_from_query(op, parse_qsl(query)) if r.body is None else orjson.loads(r.body)
+        )
+        if base == "r4" and (r.body is not None or op == "translate"):
+            params = to_r5(params, op, in_place=True)
+        out.append(OperationRequest(op, rtype, params))
+    return out
+
+
+def in_process(sid: str, db: Path, base: str, seconds: float, layer: str) -> None:
+    from pyinstrument import Profiler
+
+    from terminology.api import create_app, engine_from_store
+
+    engine = engine_from_store(_store(db))
+    app = create_app(engine)
+    with httpx.Client(transport=Transport(app), base_url="http://bench") as client:
+        scenario = _scenario(client, base, sid)
+    rng = random.Random(6)
+    loop = asyncio.new_event_loop()
+    if layer == "engine":
+        calls = _engine_calls(engine, scenario.requests)
+
+        def one() -> None:
+            try:
+                engine.run(rng.choice(calls))
+            except Exception as error:  # a TerminologyError is LK05's right answer
+                if not hasattr(error, "outcome"):
+                    raise
+    else:
+
+        def one() -> None:
+            loop.run_until_complete(call_request(app, rng.choice(scenario.requests)))
+
+    def spin(secs: float) -> int:
+        n, end = 0, time.perf_counter() + secs
+        while time.perf_counter() < end:
+            one()
+            n += 1
+        return n
+
+    spin(0.5)  # warm caches
+    n = spin(1.0)
+    log(f"{sid} {layer}: {1e6 / n:,.1f} µs per request unprofiled ({n} in 1 s)")
+    profiler = Profiler(interval=0.0002)
+    profiler.start()
+    n = spin(seconds)
+    profiler.stop()
+    out = WORK / f"profile-{sid}-{layer}.html"
+    out.write_text(profiler.output_html())
+    print(profiler.output_text(unicode=True, color=False, show_all=False))
+    log(f"{n} requests profiled; HTML: {out}")
+
+
+def with_py_spy(sid: str, db: Path, base: str, seconds: float, workers: int) -> None:
+    wrk = ensure_wrk(log)
+    port = free_port()
+    cmd = _cli() + ["--db", str(_store(db)), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with Server("profiled", cmd + ["--workers", str(workers)], port, WORK) as server:
+        server.wait_answer(f"{base}/metadata", ok_only=True)
+        with httpx.Client(base_url=server.base, timeout=60) as client:
+            scenario = _scenario(client, base, sid)
+        script = WORK / f"profile-{sid}.lua"
+        script.write_text(lua_script(scenario.requests))
+        raw = WORK / f"profile-{sid}.pyspy.txt"
+        spy = subprocess.Popen(
+            [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(server.proc.pid)]
+            + ["--subprocesses", "--rate", "500", "--format", "raw", "--nonblocking"]
+            + ["--duration", str(int(seconds)), "--output", str(raw)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        time.sleep(0.5)
+        result = run_wrk(wrk, server.base, script, connections=50, threads=2, duration_s=seconds)
+        _, err = spy.communicate(timeout=seconds + 30)
+        if spy.returncode != 0:
+            raise SystemExit(f"py-spy failed: {err.decode()[-600:]}")
+    log(f"{sid} under wrk: {result.rps:,.0f} rps; py-spy stacks: {raw}")
+    print(summarize(raw.read_text()))
+
+
+def summarize(collapsed: str, top: int = 25) -> str:
+    """Top frames of py-spy's collapsed stacks: self time (leaf) and inclusive time."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        frames = [f for f in stack.split(";") if not f.startswith("process ")]
+        if not frames:
+            continue
+        total += n
+        own[frames[-1]] += n
+        for f in set(frames):
+            inclusive[f] += n
+    lines = [f"{total} samples (active workers only)", "", "self time:"]
+    lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in own.most_common(top)]
+    lines += ["", "inclusive time:"]
+    lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in inclusive.most_common(top)]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
+    ap.add_argument("scenario", help="scenario id, e.g. LK01, VC02, EX03, BV01")
+    ap.add_argument("--db", type=Path, default=WORK / "bench.db")
+    ap.add_argument("--base", default="/r4")
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--layer", choices=("asgi", "engine"), default="asgi")
+    ap.add_argument("--py-spy", action="store_true", help="profile the live server under wrk")
+    ap.add_argument("--workers", type=int, default=2)
+    a = ap.parse_args(argv)
+    WORK.mkdir(parents=True, exist_ok=True)
+    if a.py_spy:
+        with_py_spy(a.scenario, a.db, a.base, a.seconds, a.workers)
+    else:
+        in_process(a.scenario, a.db, a.base, a.seconds, a.layer)
+
+
+if __name__ == "__main__":
+    main()

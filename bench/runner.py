@@ -1,0 +1,254 @@
+"""The whole run: load the store, start our server and the ceilings, drive every scenario.
+
+Ours and both ceilings run side by side and each scenario is measured on all three back
+to back, so a busy neighbour on this shared machine skews the ratios as little as possible.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from bench import machine
+from bench.ceiling import ENV, save_captures
+from bench.corpus import HCPCS_URL, fetch_corpus
+from bench.lua import lua_script
+from bench.procfs import PeakSampler
+from bench.scenarios import Scenario, build
+from bench.servers import Server, free_port, uvicorn_cmd
+from bench.verify import Checked, check
+from bench.wrk import WrkResult, ensure_wrk, run_wrk
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Settings:
+    duration_s: float = 5.0
+    warmup_s: float = 1.0
+    connections: int = 50
+    threads: int = 2
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    base: str = "/r4"
+    releases: list[str] = field(
+        default_factory=lambda: sorted(glob.glob(str(ROOT / "data/releases/*.zip")))
+    )
+    only: list[str] = field(default_factory=list)
+    work: Path = ROOT / "bench/.work"
+    out: Path = ROOT / "bench/results"
+    readme: Path | None = ROOT / "README.md"
+    command: str = "python -m bench"
+    first_code: str = "A0021"  # in every HCPCS release since the 1990s
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _cli() -> list[str]:
+    exe = Path(sys.executable).with_name("hcpcs-tx")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "terminology.cli"]
+
+
+def wait_for_cli(timeout_s: float) -> None:
+    """The server CLI is being written in parallel: poll until ``hcpcs-tx serve`` exists."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        proc = subprocess.run(_cli() + ["serve", "--help"], capture_output=True, text=True)
+        if proc.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"`hcpcs-tx serve` is not available: {proc.stderr.strip()[-400:]}")
+        log("waiting for `hcpcs-tx serve` to exist ...")
+        time.sleep(15)
+
+
+def load_store(s: Settings, db: Path) -> dict:
+    """Fresh store: time loading the largest release alone, then load the others."""
+    if not s.releases:
+        raise SystemExit("no release files to load (data/releases/*.zip)")
+    db.unlink(missing_ok=True)
+    first = max(s.releases, key=os.path.getsize)
+    rest = [r for r in s.releases if r != first]
+
+    def timed_load(paths: list[str]) -> float:
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            _cli() + ["--db", str(db), "load", *paths], capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            raise SystemExit(f"hcpcs-tx load failed: {proc.stdout}{proc.stderr}")
+        return round(time.perf_counter() - t0, 3)
+
+    one = timed_load([first])
+    log(f"loaded {Path(first).name} in {one} s")
+    others = timed_load(rest) if rest else None
+    return {
+        "release": Path(first).name,
+        "load_one_release_s": one,
+        "load_rest_s": others,
+        "releases": [Path(r).name for r in s.releases],
+    }
+
+
+def _errors(sc: Scenario, r: WrkResult) -> int:
+    wrong = (r.requests - r.non_2xx) if sc.expect_error else r.non_2xx
+    return wrong + r.socket_errors
+
+
+def run(s: Settings) -> dict:
+    s.work.mkdir(parents=True, exist_ok=True)
+    wrk = ensure_wrk(log)
+    wait_for_cli(timeout_s=float(os.environ.get("BENCH_WAIT_CLI_S", "0")))
+    results: dict = {"machine": machine.describe(wrk), "notes": []}
+    db = s.work / "bench.db"
+    results["store"] = load_store(s, db)
+    port = free_port()
+    serve = _cli() + ["--db", str(db), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    serve += ["--workers", str(s.workers)]
+    results["settings"] = {
+        **{k: v for k, v in vars(s).items() if k not in ("work", "out", "readme", "releases")},
+        "releases": [Path(r).name for r in s.releases],
+        "server_command": "hcpcs-tx --db <store> serve --host 127.0.0.1 --port <port> "
+        f"--workers {s.workers}",
+    }
+    first = f"{s.base}/CodeSystem/$lookup?system={HCPCS_URL}&code={s.first_code}"
+    with Server("ours", serve, port, s.work) as ours:
+        cold = ours.wait_answer(first, ok_only=True)
+        time.sleep(1.0)
+        srv = results["server"] = {
+            "cold_start_s": round(cold, 3),
+            "memory_idle": vars(ours.memory()),
+        }
+        log(f"our server answered in {cold:.3f} s; idle {srv['memory_idle']}")
+        corpus = fetch_corpus(ours.base, s.base)
+        log(
+            f"corpus: {len(corpus.codes)} codes, {corpus.betos_total} in BETOS O1E, "
+            f"versions {corpus.cs_versions}, {len(corpus.conceptmaps)} ConceptMaps"
+        )
+        scenarios = [sc for sc in build(corpus) if not s.only or sc.id in s.only]
+        checked = [check(ours.base, sc) for sc in scenarios]
+        captures = [c.capture for c in checked if c.capture]
+        cap_file = s.work / "captures.json"
+        save_captures(captures, cap_file)
+        env = {ENV: str(cap_file), "PYTHONPATH": str(ROOT)}
+        fa_port, asgi_port = free_port(), free_port()
+        with (
+            Server(
+                "fastapi",
+                uvicorn_cmd("bench.ceiling:fastapi_app", fa_port, s.workers),
+                fa_port,
+                s.work,
+                env,
+            ) as fa,
+            Server(
+                "asgi",
+                uvicorn_cmd("bench.ceiling:asgi_app", asgi_port, s.workers),
+                asgi_port,
+                s.work,
+                env,
+            ) as asgi,
+        ):
+            probe = captures[0].route if captures else "/"
+            fa.wait_answer(probe)
+            asgi.wait_answer(probe)
+            rows = []
+            with PeakSampler(ours.proc.pid) as peak:
+                for c in checked:
+                    rows.append(_measure(s, wrk, c, ours, fa, asgi))
+            srv["memory_under_load"] = vars(peak.peak)
+            results["ceiling_latency"] = _ceiling_latency(s, wrk, checked, fa, asgi)
+        time.sleep(1.0)
+        srv["memory_after"] = vars(ours.memory())
+    results["scenarios"] = rows
+    results["inprocess"] = _inprocess(db)
+    results["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    return results
+
+
+def _measure(s: Settings, wrk: str, c: Checked, ours: Server, fa: Server, asgi: Server) -> dict:
+    """One scenario: warm-up, 1 client on ours, then 50 clients on ours and both ceilings."""
+    sc = c.scenario
+    row: dict = {"id": sc.id, "title": sc.title}
+    if sc.skip:
+        log(f"{sc.id} skipped: {sc.skip}")
+        return {**row, "skip": sc.skip}
+    mine, ceiling = s.work / f"{sc.id}.lua", s.work / f"{sc.id}-ceiling.lua"
+    mine.write_text(lua_script(sc.requests))
+    ceiling.write_text(lua_script(sc.requests, prefix=f"/{sc.id}"))
+    many = {"connections": s.connections, "threads": s.threads, "duration_s": s.duration_s}
+    run_wrk(wrk, ours.base, mine, **{**many, "duration_s": s.warmup_s})
+    one = run_wrk(wrk, ours.base, mine, connections=1, threads=1, duration_s=s.duration_s)
+    fifty = run_wrk(wrk, ours.base, mine, **many)
+    fa50 = run_wrk(wrk, fa.base, ceiling, **many)
+    asgi50 = run_wrk(wrk, asgi.base, ceiling, **many)
+    errors = _errors(sc, one) + _errors(sc, fifty)
+    ceiling_errors = _errors(sc, fa50) + _errors(sc, asgi50)
+    row.update(
+        requests_in_pool=len(sc.requests),
+        expect_error=sc.expect_error,
+        verify={
+            "sampled": c.sampled,
+            "wrong": c.wrong,
+            "status": c.status,
+            "mean_bytes": c.mean_bytes,
+            "capture_bytes": len(c.capture.body) if c.capture else 0,
+            "first_problem": c.first_problem,
+        },
+        ours_1=one.to_dict(),
+        ours_50=fifty.to_dict(),
+        fastapi_50=fa50.to_dict(),
+        asgi_50=asgi50.to_dict(),
+        errors=errors,
+        ceiling_errors=ceiling_errors,
+        ratio_fastapi=round(fifty.rps / fa50.rps, 3) if fa50.rps else None,
+        ratio_asgi=round(fifty.rps / asgi50.rps, 3) if asgi50.rps else None,
+    )
+    if sc.codes_per_request > 1:
+        row["codes_per_s"] = round(fifty.rps * sc.codes_per_request)
+        row["codes_per_s_1_client"] = round(one.rps * sc.codes_per_request)
+    log(
+        f"{sc.id}: p50 {one.p50_ms:.3f} ms, {fifty.rps:,.0f} rps "
+        f"(FastAPI {fa50.rps:,.0f}, ASGI {asgi50.rps:,.0f}), errors {errors}"
+    )
+    return row
+
+
+def _ceiling_latency(s: Settings, wrk: str, checked: list[Checked], *servers: Server) -> dict:
+    """The ceilings at 1 client on LK01's bytes: the latency floor of the framework."""
+    c = next((c for c in checked if c.capture and c.scenario.id == "LK01"), None)
+    if c is None:
+        return {}
+    script = s.work / "LK01-ceiling.lua"
+    return {
+        srv.name: run_wrk(
+            wrk, srv.base, script, connections=1, threads=1, duration_s=s.duration_s
+        ).to_dict()
+        for srv in servers
+    }
+
+
+def _inprocess(db: Path) -> dict:
+    log("BV01 in-process through Engine.run ...")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.inprocess", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip()[-600:]}
+    return orjson.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def command_line(argv: list[str]) -> str:
+    return " ".join(["python -m bench", *map(shlex.quote, argv)])

@@ -1,0 +1,272 @@
+"""Release -> FHIR: the HCPCS CodeSystem, one CodeSystem per CMS code table, HCPCS ValueSets.
+
+Everything is built as an R5 JSON dict (the engine's version); `fhir_version="r4"` applies
+the few CodeSystem/ValueSet differences in `_for_version`, the only version-aware code here.
+Property declarations come from layout.json, so they always match what the reader emits.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from .layout import NAMESPACE, CodeTable, Property, TableConcept, load_layout
+from .reader import Coding, Concept, Release, Value
+
+HCPCS_URL = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+HCPCS_OID = "2.16.840.1.113883.6.285"
+HCPCS_ALIASES = {
+    "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets": HCPCS_URL,
+    f"urn:oid:{HCPCS_OID}": HCPCS_URL,
+}
+"""Alternate system URIs (CARIN/CMS Blue Button, the OID) -> the canonical URL."""
+
+VALUESET_BASE = f"{NAMESPACE}/ValueSet/"
+ALL_CODES_VALUESET = f"{VALUESET_BASE}hcpcs-all"
+PUBLISHER = "Centers for Medicare & Medicaid Services (CMS)"
+COPYRIGHT = (
+    "HCPCS Level II codes and descriptors are maintained by CMS and are in the public domain "
+    "(a work of the U.S. Government)."
+)
+JURISDICTION = [{"coding": [{"system": "urn:iso:std:iso:3166", "code": "US"}]}]
+SHORT_DESCRIPTION_USE = {
+    "system": "http://snomed.info/sct",
+    "code": "900000000000013009",
+    "display": "Synonym",
+}
+"""Designation use of the CMS short description: SNOMED CT's core 'Synonym' (see docs)."""
+
+GROUP_PROPERTY = {
+    "code": "group",
+    "uri": f"{NAMESPACE}/CodeSystem/hcpcs#group",
+    "description": "CMS's heading for the code in its code table (e.g. the fee schedule).",
+    "type": "string",
+}
+
+_VALUE_KEY = {
+    "Coding": "valueCoding",
+    "string": "valueString",
+    "code": "valueCode",
+    "dateTime": "valueDateTime",
+    "integer": "valueInteger",
+    "boolean": "valueBoolean",
+}
+_R5_ONLY = ("versionAlgorithmString", "versionAlgorithmCoding", "copyrightLabel")
+FHIR_VERSIONS = ("r4", "r5")
+
+
+def to_fhir(release: Release, fhir_version: str = "r5") -> dict:
+    """The HCPCS Level II CodeSystem of one release, every CMS field as a typed property."""
+    layout = load_layout()
+    types = {p.code: p.type for p in layout.properties}
+    resource = {
+        "resourceType": "CodeSystem",
+        "id": f"hcpcs-{release.version}",
+        "url": HCPCS_URL,
+        "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"urn:oid:{HCPCS_OID}"}],
+        "version": release.version,
+        "versionAlgorithmCoding": {
+            "system": "http://hl7.org/fhir/version-algorithm",
+            "code": "date",
+        },
+        "name": "HCPCSLevelII",
+        "title": "Healthcare Common Procedure Coding System (HCPCS) Level II",
+        "status": "active",
+        "experimental": False,
+        "publisher": PUBLISHER,
+        "description": (
+            f"HCPCS Level II procedure and modifier codes, CMS release {release.version}, "
+            f"read from {release.source}."
+        ),
+        "jurisdiction": JURISDICTION,
+        "copyright": COPYRIGHT,
+        "caseSensitive": True,
+        "valueSet": ALL_CODES_VALUESET,
+        "content": "complete",
+        "count": len(release.concepts),
+        "property": [_declaration(p) for p in layout.properties],
+        "concept": [_concept(c, release.is_retired(c), types) for c in release.concepts],
+    }
+    return _for_version(resource, fhir_version)
+
+
+def _declaration(prop: Property) -> dict:
+    return {
+        "code": prop.code,
+        "uri": prop.property_uri,
+        "description": prop.description,
+        "type": prop.type,
+    }
+
+
+def _concept(concept: Concept, retired: bool, types: dict[str, str]) -> dict:
+    properties = [_property(code, value, types[code]) for code, value in concept.properties]
+    properties.append({"code": "status", "valueCode": "retired" if retired else "active"})
+    properties.append({"code": "inactive", "valueBoolean": retired})
+    out: dict = {"code": concept.code, "display": concept.display}
+    if concept.short_description:
+        out["designation"] = [
+            {"language": "en", "use": SHORT_DESCRIPTION_USE, "value": concept.short_description}
+        ]
+    out["property"] = properties
+    return out
+
+
+def _property(code: str, value: Value, fhir_type: str) -> dict:
+    if isinstance(value, Coding):
+        coding = {"system": value.system, "code": value.code}
+        if value.display is not None:
+            coding["display"] = value.display
+        return {"code": code, "valueCoding": coding}
+    if isinstance(value, date):
+        return {"code": code, "valueDateTime": value.isoformat()}
+    return {"code": code, _VALUE_KEY[fhir_type]: value}
+
+
+def code_table_codesystems(fhir_version: str = "r5", release: Release | None = None) -> list[dict]:
+    """Each CMS code table as a small CodeSystem, so `$lookup` of a property value works.
+
+    The processing-note table lives in each release (proc_notes*.txt), not in the layout:
+    it is included only when `release` is given and has processing notes.
+    """
+    layout = load_layout()
+    out = []
+    for table in layout.tables.values():
+        if not table.from_release:
+            out.append(_table_codesystem(table, list(table.concepts.values()), layout.version))
+        elif release is not None and release.processing_notes:
+            notes = [TableConcept(n, text) for n, text in release.processing_notes.items()]
+            out.append(_table_codesystem(table, notes, release.version))
+    return [_for_version(cs, fhir_version) for cs in out]
+
+
+def _table_codesystem(table: CodeTable, concepts: list[TableConcept], version: str) -> dict:
+    nested = any(c.parent for c in concepts)
+    resource = {
+        "resourceType": "CodeSystem",
+        "id": f"hcpcs-{table.id}",
+        "url": table.url,
+        "version": version,
+        "name": table.name,
+        "title": table.title,
+        "status": "active",
+        "experimental": False,
+        "publisher": PUBLISHER,
+        "description": table.description,
+        "jurisdiction": JURISDICTION,
+        "caseSensitive": True,
+        **({"hierarchyMeaning": "is-a"} if nested else {}),
+        "content": "complete",
+        "count": len(concepts),
+    }
+    if any(c.group for c in concepts):
+        resource["property"] = [GROUP_PROPERTY]
+    resource["concept"] = _table_concepts(concepts, None)
+    return resource
+
+
+def _table_concepts(concepts: list[TableConcept], parent: str | None) -> list[dict]:
+    """Concepts whose parent is `parent`, each with its children nested (lab certification)."""
+    out = []
+    for c in (c for c in concepts if c.parent == parent):
+        concept: dict = {"code": c.code, "display": c.display}
+        if c.definition:
+            concept["definition"] = c.definition
+        if c.group:
+            concept["property"] = [{"code": "group", "valueString": c.group}]
+        if children := _table_concepts(concepts, c.code):
+            concept["concept"] = children
+        out.append(concept)
+    return out
+
+
+def hcpcs_valuesets(
+    release_or_version: Release | str | None = None, fhir_version: str = "r5"
+) -> list[dict]:
+    """Intensional HCPCS ValueSets (property filters); pinned to a version only when given."""
+    version = (
+        release_or_version.version
+        if isinstance(release_or_version, Release)
+        else release_or_version
+    )
+    betos = load_layout().tables["betos"]
+    specs = [
+        ("hcpcs-all", "HCPCSAllCodes", "All HCPCS Level II codes", "Every code, retired too.", []),
+        (
+            "hcpcs-active",
+            "HCPCSActiveCodes",
+            "Active HCPCS Level II codes",
+            "Codes not retired.",
+            [("inactive", "false")],
+        ),
+        (
+            "hcpcs-procedures",
+            "HCPCSProcedures",
+            "HCPCS Level II procedure codes",
+            "Procedure codes (RECID 3).",
+            [("kind", "procedure")],
+        ),
+        (
+            "hcpcs-modifiers",
+            "HCPCSModifiers",
+            "HCPCS Level II modifiers",
+            "Modifiers (RECID 7).",
+            [("kind", "modifier")],
+        ),
+        (
+            "hcpcs-asc-approved",
+            "HCPCSASCApproved",
+            "HCPCS codes approved for ASC",
+            "Codes approved to be performed in an ambulatory surgical center (ASC group YY).",
+            [("asc-payment-group", "YY")],
+        ),
+    ]
+    specs += [
+        (
+            f"hcpcs-betos-{code}",
+            f"HCPCSBETOS{code}",
+            f"HCPCS codes in BETOS {code}: {concept.display}",
+            f"Codes whose Berenson-Eggers Type of Service is {code} ({concept.display}).",
+            [("betos", code)],
+        )
+        for code, concept in betos.concepts.items()
+    ]
+    valuesets = [_valueset(*spec, version=version) for spec in specs]
+    valuesets[0]["compose"]["inactive"] = True
+    return [_for_version(vs, fhir_version) for vs in valuesets]
+
+
+def _valueset(
+    id: str, name: str, title: str, description: str, filters: list, *, version: str | None
+) -> dict:
+    include: dict = {"system": HCPCS_URL}
+    if version:
+        include["version"] = version
+    if filters:
+        include["filter"] = [{"property": p, "op": "=", "value": v} for p, v in filters]
+    resource: dict = {
+        "resourceType": "ValueSet",
+        "id": f"{id}-{version}" if version else id,
+        "url": f"{VALUESET_BASE}{id}",
+    }
+    if version:
+        resource["version"] = version
+    resource |= {
+        "name": name,
+        "title": title,
+        "status": "active",
+        "experimental": False,
+        "publisher": PUBLISHER,
+        "description": description,
+        "jurisdiction": JURISDICTION,
+        "compose": {"include": [include]},
+    }
+    return resource
+
+
+def _for_version(resource: dict, fhir_version: str) -> dict:
+    """R5 as built, or R4: drop the R5-only elements we use (nothing else differs here)."""
+    if fhir_version not in FHIR_VERSIONS:
+        raise ValueError(f"fhir_version must be one of {FHIR_VERSIONS}, not {fhir_version!r}")
+    if fhir_version == "r5":
+        return resource
+    return {k: v for k, v in resource.items() if k not in _R5_ONLY}

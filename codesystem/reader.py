@@ -1,0 +1,541 @@
+"""Read a CMS HCPCS Level II release (zip, fixed-width .txt, .xlsx, .xls) into a Release.
+
+All three formats become the same stream of lines (column name -> raw text, column names
+as CMS heads them in the spreadsheets), so grouping, validation and typing are shared and
+the formats cannot disagree by construction. Positions and meanings come from layout.json.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from .errors import ReleaseError
+from .layout import Item, Layout, load_layout
+
+MAX_PREAMBLE = 40
+"""Free-text disclaimer lines tolerated before the first record (2019: 8, 2020: 9)."""
+
+DATA_SUFFIXES = (".txt", ".xlsx", ".xls")  # in order of preference inside a zip
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_LOOKS_LIKE_RECORD = re.compile(r"^[A-Z0-9 ]{5}\d{5}")
+_PROCEDURE_CODE = re.compile(r"^[A-Z0-9]{5}$")
+_MODIFIER_CODE = re.compile(r"^[A-Z0-9]{2}$")
+_DATE = re.compile(r"^\d{8}$")
+_HCPC_YEAR = re.compile(r"HCPC(\d{4})", re.IGNORECASE)
+_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
+_MONTH = re.compile(r"(?<![a-z])(jan|apr|jul|oct)(?:uary|il|y|ober)?(?![a-z])", re.IGNORECASE)
+_QUARTER_MONTH = {"jan": "01", "apr": "04", "jul": "07", "oct": "10"}
+_VERSION = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_NOTE_START = re.compile(r"^(\d{4})--\s*(.*)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Coding:
+    """A code-table value: system is the table's CodeSystem URL; display None if undocumented."""
+
+    system: str
+    code: str
+    display: str | None = None
+
+
+Value = str | int | bool | date | Coding
+Slices = tuple[tuple[str, slice], ...]
+
+
+@dataclass(frozen=True)
+class Concept:
+    """One HCPCS code with its properties (code, typed value) in declaration order.
+
+    status/inactive are not here: they depend on the release date, see Release.is_retired.
+    """
+
+    code: str
+    kind: str
+    display: str
+    short_description: str
+    properties: tuple[tuple[str, Value], ...]
+    line: int
+
+    def values(self, prop: str) -> list[Value]:
+        """All values of one property, in CMS order."""
+        return [value for code, value in self.properties if code == prop]
+
+    def value(self, prop: str) -> Value | None:
+        """The first value of a property, or None."""
+        return next((value for code, value in self.properties if code == prop), None)
+
+
+@dataclass(frozen=True)
+class Release:
+    """A CMS release as read: concepts in file order plus what the reader had to tolerate."""
+
+    version: str
+    source: str
+    concepts: tuple[Concept, ...]
+    warnings: tuple[str, ...] = ()
+    processing_notes: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def start(self) -> date:
+        """First day of the release (YYYY-MM-01): codes terminated on or before it are retired."""
+        year, month = self.version.split("-")
+        return date(int(year), int(month), 1)
+
+    def is_retired(self, concept: Concept) -> bool:
+        term = concept.value("termination-date")
+        return isinstance(term, date) and term <= self.start
+
+
+@dataclass
+class _Line:
+    number: int
+    fields: dict[str, str]
+
+
+@dataclass
+class _Code:
+    line: int
+    kind: str
+    code: str
+    fields: dict[str, str]
+    parts: list[tuple[int, str]]
+
+
+@dataclass(frozen=True)
+class _Source:
+    name: str
+    data_name: str
+    payload: bytes
+    notes: str | None = None
+    zip_name: str | None = None
+
+
+def read_release(path: str | Path, release: str | None = None) -> Release:
+    """Read a CMS release: the zip as published, or the .txt/.xlsx/.xls from inside it.
+
+    `release` (YYYY-MM) overrides the version taken from the file names.
+    """
+    source = _open(Path(path))
+    version = release or _version_from_names(source)
+    if not _VERSION.match(version):
+        raise ReleaseError(source.name, f"release {version!r} is not YYYY-MM", field="release")
+    lines = _lines(source)
+    builder = _Builder(source.name, _processing_notes(source.notes), source.notes is not None)
+    concepts = tuple(builder.concept(code) for code in _group(lines, source.name))
+    return Release(version, source.name, concepts, builder.warnings(), builder.notes)
+
+
+def _open(path: Path) -> _Source:
+    if not path.is_file():
+        raise ReleaseError(str(path), "no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".zip":
+        return _open_zip(path)
+    if suffix not in DATA_SUFFIXES:
+        raise ReleaseError(path.name, "not a CMS release: expected .zip, .txt, .xlsx or .xls")
+    return _Source(path.name, path.name, path.read_bytes())
+
+
+def _open_zip(path: Path) -> _Source:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if not n.endswith("/")]
+            member = _data_member(names, path.name)
+            notes = _notes_member(names)
+            notes_text = archive.read(notes).decode("latin-1") if notes else None
+            payload = archive.read(member)
+    except zipfile.BadZipFile as exc:
+        raise ReleaseError(path.name, f"not a readable zip file ({exc})") from None
+    data_name = member.rsplit("/", 1)[-1]
+    return _Source(f"{path.name}/{data_name}", data_name, payload, notes_text, path.name)
+
+
+def _data_member(names: list[str], zip_name: str) -> str:
+    """The ANWEB data file; .txt preferred; the last name wins among versions (_v3, _v4)."""
+    for suffix in DATA_SUFFIXES:
+        found = sorted(
+            n
+            for n in names
+            if "ANWEB" in n.rsplit("/", 1)[-1].upper() and n.lower().endswith(suffix)
+        )
+        if found:
+            return found[-1]
+    listed = ", ".join(names) or "nothing"
+    raise ReleaseError(zip_name, f"no ANWEB .txt/.xlsx/.xls data file in the zip (it has {listed})")
+
+
+def _notes_member(names: list[str]) -> str | None:
+    found = sorted(
+        n
+        for n in names
+        if n.rsplit("/", 1)[-1].lower().startswith("proc_notes") and n.lower().endswith(".txt")
+    )
+    return found[-1] if found else None
+
+
+def _version_from_names(source: _Source) -> str:
+    """YYYY-MM from the data file name, else the zip name: year + quarter month (annual: 01)."""
+    names = [source.data_name] + ([source.zip_name] if source.zip_name else [])
+    year = next((y for n in names if (y := _year(n))), None)
+    if year is None:
+        raise ReleaseError(
+            source.name, "no year in the file name: give the release (YYYY-MM)", field="release"
+        )
+    month = next((_QUARTER_MONTH[m[1].lower()] for n in names if (m := _MONTH.search(n))), "01")
+    return f"{year}-{month}"
+
+
+def _year(name: str) -> str | None:
+    match = _HCPC_YEAR.search(name) or _YEAR.search(name)
+    return match[1] if match else None
+
+
+def _processing_notes(text: str | None) -> dict[str, str]:
+    """Note number -> text from proc_notes*.txt ("0069--TEXT ... *" with wrapped lines)."""
+    notes: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for raw in (text or "").splitlines():
+        line = raw.strip().rstrip("*").strip()
+        if match := _NOTE_START.match(line):
+            current = notes.setdefault(match[1], [])
+            line = match[2]
+        if current is not None and line:
+            current.append(" ".join(line.split()))
+    return {number: " ".join(parts) for number, parts in notes.items()}
+
+
+# --- lines: every format becomes _Line(number, {column: raw text}) ---------------------------
+
+
+def _lines(source: _Source) -> Iterator[_Line]:
+    suffix = Path(source.data_name).suffix.lower()
+    if not source.payload.strip():
+        raise ReleaseError(source.name, "the file is empty")
+    if suffix == ".txt":
+        return _text_lines(source.payload.decode("latin-1"), source.name)
+    rows = _xlsx_rows if suffix == ".xlsx" else _xls_rows
+    return _sheet_lines(rows(source.payload, source.name), source.name)
+
+
+def _text_lines(text: str, file: str) -> Iterator[_Line]:
+    """Fixed-width lines after the disclaimer preamble; garbage in the body is an error."""
+    layout = load_layout()
+    lines = [line.rstrip("\r") for line in text.split("\n")]
+    first = _first_record(lines, file)
+    for index in range(first, len(lines)):
+        raw = lines[index]
+        if raw.strip():
+            yield _Line(index + 1, _parse_text_line(raw, index + 1, file, layout))
+
+
+def _first_record(lines: list[str], file: str) -> int:
+    """Index of the first record; free-text preamble lines before it are skipped."""
+    preamble = 0
+    for index, raw in enumerate(lines):
+        if not raw.strip():
+            continue
+        if _LOOKS_LIKE_RECORD.match(raw):
+            return index
+        preamble += 1
+        if preamble > MAX_PREAMBLE:
+            break
+    first = next(i for i, raw in enumerate(lines) if raw.strip())
+    raise ReleaseError(
+        file,
+        "not an HCPCS Level II file: no record (code, SEQNUM digits at 6-10, RECID at 11) "
+        f"in the first {MAX_PREAMBLE} lines",
+        line=first + 1,
+        field="RECID",
+    )
+
+
+def _parse_text_line(raw: str, number: int, file: str, layout: Layout) -> dict[str, str]:
+    length = layout.record_length
+    if bad := _CONTROL.search(raw):
+        column = _column_at(bad.start(), layout)
+        raise ReleaseError(
+            file, f"garbled line: control character {bad[0]!r}", line=number, field=column
+        )
+    if len(raw) > length and raw[length:].strip():
+        raise ReleaseError(file, f"garbled line: longer than {length} characters", line=number)
+    line = raw.ljust(length)
+    recid, seq = layout.role("record-type"), layout.role("sequence")
+    _check_record_type(
+        line[recid.start - 1 : recid.end], line[seq.start - 1 : seq.end], number, file, layout
+    )
+    first = layout.record_types[line[recid.start - 1 : recid.end]].first
+    slices = layout.line_slices(first)
+    if first:
+        _check_complete(raw, slices, number, file)
+    else:
+        _check_no_detail(line, slices, number, file, layout)
+    return {column: line[part] for column, part in slices}
+
+
+def _column_at(index: int, layout: Layout) -> str | None:
+    return next((c for c, p in layout.line_slices(True) if p.start <= index < p.stop), None)
+
+
+def _check_record_type(recid: str, seqnum: str, number: int, file: str, layout: Layout) -> None:
+    if not seqnum.strip().isdigit():
+        raise ReleaseError(
+            file, f"garbled line: SEQNUM {seqnum!r} is not a number", line=number, field="SEQNUM"
+        )
+    if recid not in layout.record_types:
+        known = "/".join(layout.record_types)
+        raise ReleaseError(
+            file, f"unknown RECID {recid!r} (expected {known})", line=number, field="RECID"
+        )
+
+
+def _check_complete(raw: str, slices: Slices, number: int, file: str) -> None:
+    """A first line must reach its last item: shorter means the line was cut."""
+    if len(raw) >= slices[-1][1].stop:
+        return
+    column, part = next((c, p) for c, p in slices if p.stop > len(raw))
+    raise ReleaseError(
+        file,
+        f"truncated line: ends at position {len(raw)}, before {column} "
+        f"(positions {part.start + 1}-{part.stop})",
+        line=number,
+        field=column,
+    )
+
+
+def _check_no_detail(line: str, slices: Slices, number: int, file: str, layout: Layout) -> None:
+    """Continuation lines carry only the description: anything else there is garbage."""
+    end = slices[-1][1].stop
+    if extra := line[end:].strip():
+        column = _column_at(end + line[end:].index(extra[0]), layout)
+        raise ReleaseError(
+            file, "garbled line: continuation line with detail fields", line=number, field=column
+        )
+
+
+def _xlsx_rows(payload: bytes, file: str) -> Iterator[tuple]:
+    import openpyxl
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # CMS headers/footers openpyxl cannot parse
+            book = openpyxl.load_workbook(io.BytesIO(payload), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a bad file
+        raise ReleaseError(file, f"not a readable .xlsx file ({exc})") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield from book.worksheets[0].iter_rows(values_only=True)
+    finally:
+        book.close()
+
+
+def _xls_rows(payload: bytes, file: str) -> Iterator[tuple]:
+    import xlrd
+
+    try:
+        sheet = xlrd.open_workbook(file_contents=payload).sheet_by_index(0)
+    except Exception as exc:  # xlrd raises many types for a bad file
+        raise ReleaseError(file, f"not a readable .xls file ({exc})") from None
+    return (tuple(sheet.row_values(i)) for i in range(sheet.nrows))
+
+
+def _sheet_lines(rows: Iterable[tuple], file: str) -> Iterator[_Line]:
+    """Rows after CMS's header row (HCPC, SEQNUM, ...) as lines keyed by column name."""
+    layout = load_layout()
+    widths = {c: i.length for i in layout.data_items for c in i.columns}
+    header: dict[str, int] | None = None
+    for number, row in enumerate(rows, start=1):
+        cells = [_cell(v, 0) for v in row]
+        if header is None:
+            header = _header(cells, number, file, layout)
+            continue
+        if not any(c.strip() for c in cells):
+            continue
+        fields = {c: _cell(row[i], widths[c]) if i < len(row) else "" for c, i in header.items()}
+        fields["HCPC"] = fields["HCPC"].rjust(widths["HCPC"])
+        _check_record_type(fields["RECID"], fields["SEQNUM"], number, file, layout)
+        yield _Line(number, fields)
+    if header is None:
+        raise ReleaseError(file, "not an HCPCS Level II sheet: no header row (HCPC, SEQNUM, ...)")
+
+
+def _header(cells: list[str], number: int, file: str, layout: Layout) -> dict[str, int] | None:
+    code_column = layout.role("code").name
+    if not cells or cells[0].strip() != code_column:
+        if number > MAX_PREAMBLE:
+            raise ReleaseError(
+                file,
+                f"not an HCPCS Level II sheet: no {code_column} header in the first "
+                f"{MAX_PREAMBLE} rows",
+                line=1,
+                field=code_column,
+            )
+        return None
+    index = {c.strip(): i for i, c in enumerate(cells)}
+    columns = [c for i in layout.data_items for c in i.columns]
+    if missing := [c for c in columns if c not in index]:
+        raise ReleaseError(
+            file,
+            f"not an HCPCS Level II sheet: no column {missing[0]}",
+            line=number,
+            field=missing[0],
+        )
+    return {c: index[c] for c in columns}
+
+
+def _cell(value: object, width: int) -> str:
+    """A spreadsheet cell as the text the fixed-width file has (numbers zero-padded)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        return value.strftime("%Y%m%d")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int):
+        return str(value).zfill(width)
+    return str(value)
+
+
+# --- grouping: first line + continuation lines -> one code ----------------------------------
+
+
+def _group(lines: Iterable[_Line], file: str) -> list[_Code]:
+    layout = load_layout()
+    recid = layout.role("record-type").name
+    seq = layout.role("sequence").name
+    text = layout.role("long-description").name
+    codes: list[_Code] = []
+    seen: set[str] = set()
+    current: _Code | None = None
+    for line in lines:
+        record_type = layout.record_types[line.fields[recid]]
+        code = _code_of(line, record_type.kind, file, layout)
+        part = (int(line.fields[seq]), line.fields[text])
+        if record_type.first:
+            if code in seen:
+                raise ReleaseError(file, f"duplicate code {code}", line=line.number, field="HCPC")
+            seen.add(code)
+            current = _Code(line.number, record_type.kind, code, line.fields, [part])
+            codes.append(current)
+        elif current is None or (current.kind, current.code) != (record_type.kind, code):
+            raise ReleaseError(
+                file,
+                f"continuation line (RECID {line.fields[recid]}) of {code} with no first line",
+                line=line.number,
+                field=recid,
+            )
+        elif part[0] in {p[0] for p in current.parts}:
+            raise ReleaseError(
+                file, f"duplicate SEQNUM {part[0]} for {code}", line=line.number, field=seq
+            )
+        else:
+            current.parts.append(part)
+    if not codes:
+        raise ReleaseError(file, "no HCPCS records in the file")
+    return codes
+
+
+def _code_of(line: _Line, kind: str, file: str, layout: Layout) -> str:
+    """The procedure code, or for a modifier the two characters at positions 4-5."""
+    code_item = layout.role("code")
+    raw = line.fields[code_item.name]
+    if kind == "procedure":
+        code, pattern = raw, _PROCEDURE_CODE
+    else:
+        filler, modifier = (layout.item(n) for n in ("FILLER", "MODIFIER"))
+        offset = code_item.start
+        code = raw[modifier.start - offset : modifier.end - offset + 1]
+        pattern = _MODIFIER_CODE if not raw[filler.start - offset : filler.end].strip() else None
+    if pattern is None or not pattern.match(code):
+        raise ReleaseError(
+            file, f"{raw!r} is not a {kind} code", line=line.number, field=code_item.name
+        )
+    return code
+
+
+# --- typing: raw text -> property values, warnings for undocumented code-table values --------
+
+
+class _Builder:
+    """Turns grouped codes into Concepts; collects warnings instead of failing on new codes."""
+
+    def __init__(self, file: str, notes: dict[str, str], has_notes: bool) -> None:
+        self.file = file
+        self.notes = notes
+        self.has_notes = has_notes
+        self.layout = load_layout()
+        self.unknown: dict[tuple[str, str], list[int]] = {}
+        self.items = [i for i in self.layout.data_items if i.property]
+
+    def concept(self, raw: _Code) -> Concept:
+        parts = (text.strip() for _, text in sorted(raw.parts))
+        display = " ".join(p for p in parts if p)
+        props: list[tuple[str, Value]] = []
+        for item in self.items:
+            if item.role == "record-type":
+                props.append((item.property, raw.kind))
+                continue
+            for column in item.columns:
+                if text := raw.fields[column].strip():
+                    props.append((item.property, self._typed(item, column, text, raw.line)))
+        if raw.kind == "procedure":
+            props.append(("section", self._coding("section", raw.code[0], raw.line)))
+        short = next((v for p, v in props if p == "short-description"), "")
+        return Concept(raw.code, raw.kind, display, str(short), tuple(props), raw.line)
+
+    def _typed(self, item: Item, column: str, text: str, line: int) -> Value:
+        if item.type == "Coding":
+            return self._coding(item.table, text, line)
+        if item.type == "dateTime":
+            return self._date(text, column, line)
+        if item.type == "integer":
+            if not text.isdigit():
+                raise ReleaseError(self.file, f"{text!r} is not a number", line=line, field=column)
+            return int(text)
+        return text
+
+    def _date(self, text: str, column: str, line: int) -> date:
+        try:
+            if _DATE.match(text):
+                return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        except ValueError:
+            pass
+        raise ReleaseError(self.file, f"{text!r} is not a date (YYYYMMDD)", line=line, field=column)
+
+    def _coding(self, table_id: str, code: str, line: int) -> Coding:
+        table = self.layout.tables[table_id]
+        key = (table_id, code)
+        if table.from_release:
+            display = self.notes.get(code)
+            key = key if self.has_notes else (table_id, "")
+        else:
+            entry = table.concepts.get(code)
+            display = entry.display if entry else None
+        if display is None:
+            self.unknown.setdefault(key, []).append(line)
+        return Coding(table.url, code, display)
+
+    def warnings(self) -> tuple[str, ...]:
+        return tuple(
+            self._warning(table, code, lines) for (table, code), lines in self.unknown.items()
+        )
+
+    def _warning(self, table: str, code: str, lines: list[int]) -> str:
+        where = f"{len(lines)} code(s), first at line {lines[0]}"
+        if not code:
+            return f"{self.file}: no proc_notes file, so {table} values have no display ({where})"
+        from_release = self.layout.tables[table].from_release
+        documented = f"the release's {from_release} file" if from_release else "CMS's code table"
+        return (
+            f"{self.file}: {table} {code!r} is not in {documented}; kept without display ({where})"
+        )

@@ -1,0 +1,283 @@
+"""The HTTP layer: FHIR REST routes over the Engine, R4 and R5, JSON and XML.
+
+Thin on purpose: a route parses the request once (query or Parameters body -> R5
+Parameters), calls the engine, and renders the R5 result for the asked base. Routes take
+the raw Request and return a raw Response (orjson bytes): no pydantic models and no
+middleware on the hot path. Every failure becomes an OperationOutcome with a 4xx/5xx
+status; nothing escapes as a stack trace.
+
+Bases: /r4 (4.0.1), /r5 (5.0.0), /fhir (= /r4).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from functools import cache
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import orjson
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+import codesystem
+from terminology.engine import Engine, OperationRequest
+from terminology.operations import metadata
+from terminology.operations.read import check_type, read
+from terminology.operations.search import search
+from terminology.outcome import TerminologyError, invalid, operation_outcome
+from terminology.params import parameters_from_query
+from terminology.store import Store, default_path
+from terminology.versions import to_r4, to_r5
+
+log = logging.getLogger("hcpcs_tx.api")
+
+BASES = {"r4": "r4", "r5": "r5", "fhir": "r4"}
+MAX_BODY = 16 * 1024 * 1024
+JSON_TYPE = "application/fhir+json"
+XML_TYPE = "application/fhir+xml"
+FORMATS = {
+    "json": "json",
+    "application/json": "json",
+    "application/fhir+json": "json",
+    "xml": "xml",
+    "text/xml": "xml",
+    "application/xml": "xml",
+    "application/fhir+xml": "xml",
+}
+CONTROL = ("_format", "_pretty")
+
+Handler = Callable[[Request, str], Awaitable[dict]]
+
+
+def create_app(engine: Engine) -> FastAPI:
+    """The FastAPI application serving one engine on /r4, /r5 and /fhir."""
+    app = FastAPI(title="hcpcs-tx", openapi_url=None, docs_url=None, redoc_url=None)
+    routes = _Routes(engine)
+    for path, handler, methods in (
+        ("/{base}/metadata", routes.metadata, ["GET"]),
+        ("/{base}/$versions", routes.versions, ["GET", "POST"]),
+        ("/{base}/{rtype}/${op}", routes.operation, ["GET", "POST"]),
+        ("/{base}/{rtype}/{id}/${op}", routes.operation, ["GET", "POST"]),
+        ("/{base}/{rtype}/{id}", routes.read, ["GET"]),
+        ("/{base}/{rtype}", routes.search, ["GET"]),
+    ):
+        app.router.add_route(path, _endpoint(handler), methods=methods)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+    return app
+
+
+def engine_from_store(path: Path | str | None = None) -> Engine:
+    """An Engine over everything in the store (the default store when path is None)."""
+    with Store(path) as store:
+        resources = store.resources()
+    return Engine(resources, codesystem.HCPCS_ALIASES)
+
+
+def app_from_store() -> FastAPI:
+    """uvicorn's app factory: each worker builds its engine from $HCPCS_TX_DB."""
+    return create_app(engine_from_store(default_path()))
+
+
+class _Routes:
+    """The route bodies: each takes the request and the resolved base, returns R5."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.capabilities = metadata.capability_statement(xml=_xml_available())
+        code_systems = engine.resources("CodeSystem")
+        self.terminology = metadata.terminology_capabilities(code_systems)
+
+    async def operation(self, request: Request, base: str) -> dict:
+        path = request.path_params
+        operation = path["op"]
+        check_type(path["rtype"])
+        parameters = await _parameters(request, base, operation)
+        languages = request.headers.get("accept-language")
+        asked = OperationRequest(operation, path["rtype"], parameters, path.get("id"), languages)
+        return self.engine.run(asked)
+
+    async def read(self, request: Request, base: str) -> dict:
+        return read(self.engine, request.path_params["rtype"], request.path_params["id"])
+
+    async def search(self, request: Request, base: str) -> dict:
+        kind = request.path_params["rtype"]
+        url = str(request.base_url) + request.path_params["base"]
+        return search(self.engine.resources(kind), kind, _query(request), url)
+
+    async def metadata(self, request: Request, base: str) -> dict:
+        mode = request.query_params.get("mode", "full")
+        if mode == "terminology":
+            return self.terminology
+        if mode not in ("full", "normative"):
+            raise invalid("PARAM_INVALID", "mode", mode)
+        return self.capabilities
+
+    async def versions(self, request: Request, base: str) -> dict:
+        return metadata.versions(base)
+
+
+def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Wraps a route body: base and format resolution, rendering, errors as outcomes."""
+
+    async def endpoint(request: Request) -> Response:
+        base = BASES.get(request.path_params["base"])
+        fmt = "json"
+        try:
+            if base is None:
+                raise _error(404, "not-found", f"Unknown base '/{request.path_params['base']}'")
+            fmt = _format(request)
+            return _render(await handler(request, base), base, fmt)
+        except TerminologyError as error:
+            return _render(error.outcome, base or "r5", fmt, error.status)
+        except Exception:
+            log.exception("unexpected error on %s %s", request.method, request.url.path)
+            return _render(_server_error(), base or "r5", "json", 500)
+
+    return endpoint
+
+
+def _format(request: Request) -> str:
+    """json or xml, from _format, else the Accept header; an unknown _format is a 406."""
+    asked = request.query_params.get("_format")
+    if asked is not None:
+        fmt = FORMATS.get(asked.split(";")[0].strip().lower().replace(" ", "+"))
+        if fmt is None:
+            raise _error(406, "not-supported", f"Unsupported _format '{asked}': use json or xml")
+        return fmt
+    accept = request.headers.get("accept", "")
+    return "xml" if "xml" in accept and "json" not in accept else "json"
+
+
+def _query(request: Request) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in request.query_params.multi_items() if k not in CONTROL]
+
+
+async def _parameters(request: Request, base: str, operation: str) -> dict:
+    """The request's R5 Parameters: the query (GET), or the body plus any query (POST)."""
+    query = _query(request)
+    if request.method == "GET":
+        parameters = parameters_from_query(operation, query)
+        translate_r4 = base == "r4" and operation == "translate"
+        return to_r5(parameters, operation, in_place=True) if translate_r4 else parameters
+    body = await _body(request)
+    kind = request.headers.get("content-type", "")
+    if "x-www-form-urlencoded" in kind:
+        parameters = parameters_from_query(operation, parse_qsl(body.decode("utf-8", "replace")))
+    else:
+        parameters = _xml_parameters(body, base) if "xml" in kind else _json_parameters(body)
+    if query:
+        parameters.setdefault("parameter", []).extend(
+            parameters_from_query(operation, query)["parameter"]
+        )
+    return to_r5(parameters, operation, in_place=True) if base == "r4" else parameters
+
+
+async def _body(request: Request) -> bytes:
+    """The body, refused with 413 past MAX_BODY (declared or streamed)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise _too_large()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise _too_large()
+    if not body:
+        raise _error(400, "required", "The request body is empty: POST a Parameters resource")
+    return bytes(body)
+
+
+def _json_parameters(body: bytes) -> dict:
+    try:
+        parameters = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise _error(400, "structure", f"The request body is not valid JSON: {error}") from None
+    if not isinstance(parameters, dict) or parameters.get("resourceType") != "Parameters":
+        found = parameters.get("resourceType") if isinstance(parameters, dict) else None
+        raise invalid("NOT_PARAMETERS", found or "a JSON value without a resourceType")
+    return parameters
+
+
+def _xml_parameters(body: bytes, base: str) -> dict:
+    """A Parameters resource sent as FHIR XML, read through fhir.resources."""
+    try:
+        model = _model_class("Parameters", base).model_validate_xml(body)
+        return orjson.loads(model.model_dump_json())
+    except Exception as error:  # lxml missing, not XML, not a Parameters resource
+        text = f"The request body is not a FHIR XML Parameters resource: {error}"
+        raise _error(400, "structure", text.splitlines()[0]) from None
+
+
+def _render(resource: dict, base: str, fmt: str, status: int = 200) -> Response:
+    if base == "r4":
+        resource = to_r4(resource)
+    if fmt == "xml":
+        try:
+            return Response(_to_xml(resource, base), status, media_type=XML_TYPE)
+        except Exception as error:
+            log.warning("no XML for %s: %s", resource.get("resourceType"), error)
+            text = f"This response cannot be given as XML ({type(error).__name__}): use JSON"
+            resource = _error(406, "not-supported", text).outcome
+            status = 406
+    return Response(orjson.dumps(resource), status, media_type=JSON_TYPE)
+
+
+def _to_xml(resource: dict, base: str) -> bytes:
+    model = _model_class(resource["resourceType"], base).model_validate(resource)
+    return model.model_dump_xml()
+
+
+def _model_class(kind: str, base: str):
+    """The fhir.resources model of a resource type (R4B models for R4), imported lazily."""
+    if base == "r4":
+        from fhir.resources.R4B import get_fhir_model_class
+    else:
+        from fhir.resources import get_fhir_model_class
+    return get_fhir_model_class(kind)
+
+
+@cache
+def _xml_available() -> bool:
+    try:
+        import lxml  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _error(status: int, code: str, text: str) -> TerminologyError:
+    """An HTTP-level failure (not an operation's): one error issue with the text."""
+    found = {"severity": "error", "code": code, "details": {"text": text}}
+    return TerminologyError(status, operation_outcome([found]))
+
+
+def _too_large() -> TerminologyError:
+    return _error(413, "too-costly", f"The request body is over the limit of {MAX_BODY} bytes")
+
+
+def _server_error() -> dict:
+    text = "Internal server error: the failure was logged"
+    return _error(500, "exception", text).outcome
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    """Router-level failures (no route, wrong method) as OperationOutcomes."""
+    status = getattr(error, "status_code", 500)
+    if status == 404:
+        text = f"No route for {request.method} {request.url.path}"
+        return _render(_error(404, "not-found", text).outcome, "r5", "json", 404)
+    if status == 405:
+        text = f"Method {request.method} is not allowed on {request.url.path}"
+        return _render(_error(405, "not-supported", text).outcome, "r5", "json", 405)
+    text = str(getattr(error, "detail", "")) or "HTTP error"
+    return _render(_error(status, "processing", text).outcome, "r5", "json", status)
+
+
+async def _unexpected(request: Request, error: Exception) -> Response:
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=error)
+    return _render(_server_error(), "r5", "json", 500)

@@ -1,0 +1,195 @@
+"""The `hcpcs-tx` command: load releases, serve them, and ask the engine from a shell.
+
+lookup / validate / expand run the Engine in-process (no HTTP); a fresh store is first
+filled with the releases shipped in data/releases, as `serve` does.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+import codesystem
+import codesystem.cli
+import terminology.conformance.cli
+from terminology.api import engine_from_store
+from terminology.engine import Engine, OperationRequest
+from terminology.loader import LoadError, load_files, shipped_releases
+from terminology.outcome import TerminologyError
+from terminology.store import ENV_VAR, Store, StoreError, default_path
+
+app = typer.Typer(help="HCPCS Level II FHIR terminology server.", no_args_is_help=True)
+app.command("convert")(codesystem.cli.convert)
+app.command("conformance")(terminology.conformance.cli.conformance)
+
+_state: dict[str, Path] = {}
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the FHIR resource (R5 JSON).")]
+
+
+@app.callback()
+def main(
+    db: Annotated[
+        Path | None,
+        typer.Option("--db", envvar=ENV_VAR, help="Store file (default: user data dir)."),
+    ] = None,
+) -> None:
+    """Global options."""
+    _state["db"] = db or default_path()
+
+
+@app.command()
+def load(
+    releases: Annotated[list[Path], typer.Argument(help="CMS release zip/txt/xlsx/xls or JSON.")],
+) -> None:
+    """Store CMS releases or FHIR CodeSystem/ValueSet/ConceptMap/Bundle JSON, atomically."""
+    try:
+        resources = load_files(releases)
+        with Store(_state["db"]) as store:
+            count = store.load(resources)
+    except (LoadError, StoreError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"stored {count} resources in {_state['db']}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    workers: Annotated[int, typer.Option(help="Worker processes (use the core count).")] = 1,
+) -> None:
+    """Serve everything stored on /r4, /r5 and /fhir (an empty store gets the shipped releases)."""
+    import uvicorn
+
+    _ensure_loaded()
+    os.environ[ENV_VAR] = str(_state["db"])  # each worker opens the same store
+    typer.echo(f"serving {_state['db']} on http://{host}:{port}/r4 /r5 /fhir", err=True)
+    uvicorn.run(
+        "terminology.api:app_from_store",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+    )
+
+
+@app.command()
+def lookup(
+    code: Annotated[str, typer.Argument(help="The code, e.g. Q4257.")],
+    system: Annotated[str, typer.Option(help="Code system URL.")] = codesystem.HCPCS_URL,
+    version: Annotated[str | None, typer.Option(help="Code system version (release).")] = None,
+    json: JsonFlag = False,
+) -> None:
+    """$lookup: a code's display, designations and properties."""
+    params = _parameters(code=("valueCode", code), system=("valueUri", system))
+    params["parameter"] += _optional(version=("valueString", version))
+    _run("lookup", "CodeSystem", params, json, _print_parameters)
+
+
+@app.command()
+def validate(
+    code: Annotated[str, typer.Argument(help="The code to check.")],
+    display: Annotated[str | None, typer.Option(help="A display to check too.")] = None,
+    valueset: Annotated[str | None, typer.Option(help="ValueSet URL (else the system).")] = None,
+    system: Annotated[str, typer.Option(help="Code system URL.")] = codesystem.HCPCS_URL,
+    json: JsonFlag = False,
+) -> None:
+    """$validate-code against the code system, or a value set with --valueset."""
+    params = _parameters(code=("valueCode", code), system=("valueUri", system))
+    params["parameter"] += _optional(display=("valueString", display), url=("valueUri", valueset))
+    kind = "ValueSet" if valueset else "CodeSystem"
+    _run("validate-code", kind, params, json, _print_parameters)
+
+
+@app.command()
+def expand(
+    filter: Annotated[str | None, typer.Option(help="Text filter (word prefixes).")] = None,
+    valueset: Annotated[str | None, typer.Option(help="ValueSet URL (default: all codes).")] = None,
+    count: Annotated[int, typer.Option(help="How many codes to show.")] = 20,
+    json: JsonFlag = False,
+) -> None:
+    """$expand a value set, optionally filtered: a typeahead from the shell."""
+    url = valueset or codesystem.HCPCS_URL + "?fhir_vs"
+    params = _parameters(url=("valueUri", url), count=("valueInteger", count))
+    params["parameter"] += _optional(filter=("valueString", filter))
+    _run("expand", "ValueSet", params, json, _print_expansion)
+
+
+def _ensure_loaded() -> None:
+    """Fill an empty store with the shipped CMS releases, so a fresh install serves data."""
+    with Store(_state["db"]) as store:
+        if store.is_empty():
+            typer.echo("empty store: loading the shipped CMS releases ...", err=True)
+            store.load(load_files(shipped_releases()))
+
+
+def _engine() -> Engine:
+    _ensure_loaded()
+    return engine_from_store(_state["db"])
+
+
+def _parameters(**values: tuple[str, object]) -> dict:
+    parameter = [{"name": name, key: value} for name, (key, value) in values.items()]
+    return {"resourceType": "Parameters", "parameter": parameter}
+
+
+def _optional(**values: tuple[str, object | None]) -> list[dict]:
+    return [{"name": n, key: v} for n, (key, v) in values.items() if v is not None]
+
+
+def _run(operation: str, kind: str, params: dict, as_json: bool, show) -> None:
+    try:
+        result = _engine().run(OperationRequest(operation, kind, params))
+    except TerminologyError as error:
+        if as_json:
+            typer.echo(orjson.dumps(error.outcome, option=orjson.OPT_INDENT_2))
+        typer.echo(f"error: {error.text}", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    else:
+        show(result)
+
+
+def _value(item: dict) -> str:
+    for key, value in item.items():
+        if key.startswith("value"):
+            if isinstance(value, dict):  # a Coding
+                shown = value.get("code", "")
+                return f"{shown} ({value['display']})" if value.get("display") else shown
+            return str(value).lower() if isinstance(value, bool) else str(value)
+    return ""
+
+
+def _print_parameters(result: dict) -> None:
+    """One line per output parameter; parts (property, designation) indented under it."""
+    for parameter in result.get("parameter", []):
+        name = parameter["name"]
+        if "part" in parameter:
+            parts = {p["name"]: p for p in parameter["part"]}
+            label = _value(parts.get("code", parts.get("use", {}))) or name
+            text = " ".join(_value(p) for n, p in parts.items() if n.startswith("value"))
+            description = _value(parts.get("description", {}))
+            typer.echo(f"  {name} {label}: {text}" + (f"  [{description}]" if description else ""))
+        elif "resource" in parameter:
+            for issue in parameter["resource"].get("issue", []):
+                text = issue.get("details", {}).get("text", "")
+                typer.echo(f"{issue.get('severity')}: {text}")
+        else:
+            typer.echo(f"{name}: {_value(parameter)}")
+
+
+def _print_expansion(result: dict) -> None:
+    expansion = result.get("expansion", {})
+    contains = expansion.get("contains", [])
+    typer.echo(f"{expansion.get('total', len(contains))} codes; showing {len(contains)}")
+    for item in contains:
+        typer.echo(f"{item.get('code', ''):8} {item.get('display', '')}")

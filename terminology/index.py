@@ -1,0 +1,261 @@
+"""An in-memory index of one CodeSystem version: concepts by code, hierarchy, property
+values, and a word-prefix text index. Built once per stored version (small per-request
+tx-resources are indexed per request)."""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import cached_property
+
+NOT_SELECTABLE = "http://hl7.org/fhir/concept-properties#notSelectable"
+STATUS = "http://hl7.org/fhir/concept-properties#status"
+INACTIVE = "http://hl7.org/fhir/concept-properties#inactive"
+INACTIVE_STATUSES = {"retired", "inactive"}
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words of a text, for the text index and for queries."""
+    return _WORD.findall(text.lower())
+
+
+def property_value(prop: dict) -> tuple[str, object]:
+    """(value[x] key, value) of a concept property."""
+    for key, value in prop.items():
+        if key.startswith("value"):
+            return key, value
+    return "valueString", None
+
+
+def value_text(value: object) -> str:
+    """A property value as the text filters compare against."""
+    if isinstance(value, dict):
+        return str(value.get("code", ""))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@dataclass(slots=True)
+class Concept:
+    code: str
+    display: str | None
+    definition: str | None
+    designations: list[dict]
+    properties: list[dict]
+    parents: list[str] = field(default_factory=list)
+    children: list[str] = field(default_factory=list)
+    abstract: bool = False
+    inactive: bool = False
+    status: str | None = None
+    deprecated: bool = False
+
+
+class CodeSystemIndex:
+    """One CodeSystem version, indexed for lookup, membership, filters and text search."""
+
+    def __init__(self, resource: dict) -> None:
+        self.resource = resource
+        self.url: str = resource.get("url", "")
+        self.version: str | None = resource.get("version")
+        self.content: str = resource.get("content", "complete")
+        self.case_sensitive: bool = resource.get("caseSensitive", True) is not False
+        self.language: str | None = resource.get("language")
+        self.declared: dict[str, dict] = {p["code"]: p for p in resource.get("property", [])}
+        self._roles = self._property_roles()
+        self.concepts: dict[str, Concept] = {}
+        self.roots: list[str] = []
+        self._walk(resource.get("concept", []), None)
+        self._link_parent_properties()
+        self.lower: dict[str, str] = (
+            {} if self.case_sensitive else {c.lower(): c for c in self.concepts}
+        )
+
+    # -- building -------------------------------------------------------------------
+    def _property_roles(self) -> dict[str, str]:
+        """Which declared property codes mean notSelectable / status / inactive."""
+        roles = {"notSelectable": "notSelectable", "status": "status", "inactive": "inactive"}
+        for code, decl in self.declared.items():
+            uri = decl.get("uri")
+            if uri == NOT_SELECTABLE:
+                roles[code] = "notSelectable"
+            elif uri == STATUS:
+                roles[code] = "status"
+            elif uri == INACTIVE:
+                roles[code] = "inactive"
+        return roles
+
+    def _walk(self, concepts: list[dict], parent: str | None) -> None:
+        for raw in concepts:
+            concept = self._concept(raw)
+            if concept.code in self.concepts:
+                concept = self.concepts[concept.code]
+            else:
+                self.concepts[concept.code] = concept
+            if parent is None:
+                self.roots.append(concept.code)
+            else:
+                _add(concept.parents, parent)
+                _add(self.concepts[parent].children, concept.code)
+            self._walk(raw.get("concept", []), concept.code)
+
+    def _concept(self, raw: dict) -> Concept:
+        concept = Concept(
+            code=raw["code"],
+            display=raw.get("display"),
+            definition=raw.get("definition"),
+            designations=raw.get("designation", []),
+            properties=raw.get("property", []),
+        )
+        for prop in concept.properties:
+            role = self._roles.get(prop.get("code"))
+            _, value = property_value(prop)
+            if role == "notSelectable" and value is True:
+                concept.abstract = True
+            elif role == "status":
+                concept.status = value_text(value)
+                concept.inactive = concept.inactive or concept.status in INACTIVE_STATUSES
+                concept.deprecated = concept.status == "deprecated"
+            elif role == "inactive" and value is True:
+                concept.inactive = True
+        return concept
+
+    def _link_parent_properties(self) -> None:
+        """Hierarchy given by `parent` / `child` properties rather than nesting."""
+        for concept in self.concepts.values():
+            for prop in concept.properties:
+                if prop.get("code") not in ("parent", "subsumedBy", "child"):
+                    continue
+                other = value_text(property_value(prop)[1])
+                if other not in self.concepts:
+                    continue
+                parent, child = (
+                    (other, concept.code) if prop["code"] != "child" else (concept.code, other)
+                )
+                _add(self.concepts[child].parents, parent)
+                _add(self.concepts[parent].children, child)
+        self.roots = [c for c in self.concepts if not self.concepts[c].parents]
+
+    # -- access ---------------------------------------------------------------------
+    @property
+    def key(self) -> str:
+        return f"{self.url}|{self.version}" if self.version else self.url
+
+    def find(self, code: str) -> Concept | None:
+        """The concept for code (case-insensitively where the code system says so)."""
+        found = self.concepts.get(code)
+        if found is None and not self.case_sensitive:
+            exact = self.lower.get(code.lower())
+            return self.concepts.get(exact) if exact else None
+        return found
+
+    def descendants(self, code: str) -> list[str]:
+        """All codes below code, depth first, without duplicates."""
+        seen: dict[str, None] = {}
+        stack = list(reversed(self.concepts[code].children)) if code in self.concepts else []
+        while stack:
+            current = stack.pop()
+            if current in seen:
+                continue
+            seen[current] = None
+            stack.extend(reversed(self.concepts[current].children))
+        return list(seen)
+
+    def ancestors(self, code: str) -> set[str]:
+        seen: set[str] = set()
+        stack = list(self.concepts[code].parents) if code in self.concepts else []
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack.extend(self.concepts[current].parents)
+        return seen
+
+    def ordered(self) -> list[str]:
+        """Every code in hierarchy order (parents before children, document order)."""
+        seen: dict[str, None] = {}
+        for root in self.roots:
+            seen[root] = None
+            for code in self.descendants(root):
+                seen[code] = None
+        for code in self.concepts:
+            seen[code] = None
+        return list(seen)
+
+    @cached_property
+    def property_values(self) -> dict[str, dict[str, set[str]]]:
+        """property code -> value text -> codes having it."""
+        table: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        for concept in self.concepts.values():
+            for prop in concept.properties:
+                value = value_text(property_value(prop)[1])
+                table[prop.get("code", "")][value].add(concept.code)
+        return table
+
+    def display_of(self, code: str) -> str | None:
+        concept = self.concepts.get(code)
+        return concept.display if concept else None
+
+    # -- text search ----------------------------------------------------------------
+    @cached_property
+    def _text_index(self) -> tuple[list[str], dict[str, set[str]]]:
+        postings: dict[str, set[str]] = defaultdict(set)
+        for concept in self.concepts.values():
+            texts = [concept.code, concept.display or ""]
+            texts += [d.get("value", "") for d in concept.designations]
+            for text in texts:
+                for word in words(text):
+                    postings[word].add(concept.code)
+        return sorted(postings), dict(postings)
+
+    def _prefix(self, prefix: str) -> set[str]:
+        vocabulary, postings = self._text_index
+        start = bisect.bisect_left(vocabulary, prefix)
+        found: set[str] = set()
+        for word in vocabulary[start:]:
+            if not word.startswith(prefix):
+                break
+            found |= postings[word]
+        return found
+
+    def search(self, text: str) -> set[str]:
+        """Codes whose code, display or a designation has a word starting with every
+        query word (typeahead matching)."""
+        query = words(text)
+        if not query:
+            return set(self.concepts)
+        result: set[str] | None = None
+        for word in sorted(query, key=len, reverse=True):
+            matched = self._prefix(word)
+            result = matched if result is None else result & matched
+            if not result:
+                return set()
+        exact = self.find(text.strip())
+        if exact is not None:
+            result.add(exact.code)
+        return result
+
+    def rank(self, text: str, code: str) -> tuple:
+        """Sort key for a search hit: exact code, code prefix, display prefix, then
+        word position and shorter displays first."""
+        query = text.strip().lower()
+        concept = self.concepts[code]
+        display = (concept.display or "").lower()
+        first = words(query)[0] if words(query) else ""
+        display_words = words(display)
+        return (
+            code.lower() != query,
+            not code.lower().startswith(query),
+            not display.startswith(query),
+            not (display_words and display_words[0].startswith(first)),
+            len(display),
+            code,
+        )
+
+
+def _add(items: list[str], item: str) -> None:
+    if item not in items:
+        items.append(item)

@@ -1,0 +1,94 @@
+"""Files -> R5 resources for the store: CMS releases and FHIR JSON, R4 or R5.
+
+Every file is read and converted before anything is stored, so a bad file fails the whole
+load (the store keeps what it had) with an error naming the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import orjson
+
+import codesystem
+from terminology.versions import to_r5
+
+TERMINOLOGY_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
+RELEASE_SUFFIXES = (".zip", ".txt", ".xlsx", ".xls")
+SHIPPED_RELEASES = Path(__file__).resolve().parents[1] / "data" / "releases"
+
+
+class LoadError(Exception):
+    """A file that cannot be loaded; the message starts with the file's path."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+
+
+def load_files(paths: Iterable[Path | str]) -> list[dict]:
+    """R5 resources from release files, FHIR JSON files, or folders of them, in order.
+
+    The code-table CodeSystems of CMS releases are added once, whatever the release count.
+    """
+    resources: list[dict] = []
+    releases = 0
+    for path in _expand(Path(p) for p in paths):
+        if path.suffix.lower() == ".json":
+            resources.extend(read_fhir_json(path))
+        else:
+            resources.extend(read_release(path))
+            releases += 1
+    if releases:
+        resources.extend(codesystem.code_table_codesystems())
+    return resources
+
+
+def read_release(path: Path) -> list[dict]:
+    """A CMS release file -> its HCPCS CodeSystem and the HCPCS ValueSets of that release."""
+    try:
+        release = codesystem.read_release(path)
+        return [codesystem.to_fhir(release), *codesystem.hcpcs_valuesets(release)]
+    except codesystem.ReleaseError as error:
+        message = str(error)
+        raise LoadError(path, message.removeprefix(f"{path}: ")) from error
+
+
+def read_fhir_json(path: Path) -> list[dict]:
+    """A CodeSystem / ValueSet / ConceptMap / Bundle of them, R4 or R5 -> R5 resources."""
+    try:
+        resource = orjson.loads(path.read_bytes().removeprefix(b"\xef\xbb\xbf"))
+    except (OSError, orjson.JSONDecodeError) as error:
+        raise LoadError(path, f"not readable JSON ({error})") from error
+    if not isinstance(resource, dict):
+        raise LoadError(path, "not a FHIR resource (a JSON object with a resourceType)")
+    kind = resource.get("resourceType")
+    if kind == "Bundle":
+        found = [e.get("resource") or {} for e in resource.get("entry", [])]
+        found = [r for r in found if r.get("resourceType") in TERMINOLOGY_TYPES]
+    elif kind in TERMINOLOGY_TYPES:
+        found = [resource]
+    else:
+        expected = ", ".join(TERMINOLOGY_TYPES)
+        raise LoadError(path, f"resourceType {kind!r} is not one of {expected} or Bundle")
+    for item in found:
+        if not item.get("url"):
+            raise LoadError(path, f"the {item['resourceType']} {item.get('id', '')} has no url")
+    return [to_r5(r, in_place=True) for r in found]
+
+
+def shipped_releases() -> list[Path]:
+    """The CMS releases shipped with the project (served by a fresh install)."""
+    return sorted(SHIPPED_RELEASES.glob("*.zip"))
+
+
+def _expand(paths: Iterable[Path]) -> Iterable[Path]:
+    for path in paths:
+        if path.is_dir():
+            suffixes = (*RELEASE_SUFFIXES, ".json")
+            yield from sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes)
+        elif not path.exists():
+            raise LoadError(path, "no such file")
+        else:
+            yield path

@@ -1,0 +1,58 @@
+"""Terminology operations, one module per operation, over a per-request Context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from terminology.params import Params
+from terminology.registry import Registry
+
+
+def canonical_parts(value: str) -> tuple[str, str | None]:
+    """'url|version' -> (url, version)."""
+    url, _, version = value.partition("|")
+    return url, version or None
+
+
+@dataclass
+class Context:
+    """What one request knows: resources in scope, its parameters, its languages."""
+
+    registry: Registry
+    params: Params
+    languages: str | None = None
+    stored_only: bool = True
+    force_versions: dict[str, str] = field(default_factory=dict)
+    default_versions: dict[str, str] = field(default_factory=dict)
+    check_versions: dict[str, str] = field(default_factory=dict)
+    value_set_language: str | None = None
+
+    @classmethod
+    def build(
+        cls, registry: Registry, params: Params, languages: str | None, stored_only: bool
+    ) -> Context:
+        context = cls(registry, params, languages, stored_only)
+        for name, target in (
+            ("force-system-version", context.force_versions),
+            ("system-version", context.default_versions),
+            ("check-system-version", context.check_versions),
+        ):
+            for value in params.all(name):
+                url, version = canonical_parts(str(value))
+                if version:
+                    target[registry.canonical(url)] = version
+        return context
+
+    @property
+    def display_language(self) -> str | None:
+        return self.params.get("displayLanguage") or self.languages or self.value_set_language
+
+    def use_value_set_language(self, vs: dict) -> None:
+        """A value set's own display language (expansion-parameter extension or language)."""
+        for ext in vs.get("compose", {}).get("extension", []):
+            if ext.get("url", "").endswith("valueset-expansion-parameter"):
+                parts = {e.get("url"): e for e in ext.get("extension", [])}
+                if parts.get("name", {}).get("valueCode") == "displayLanguage":
+                    self.value_set_language = parts.get("value", {}).get("valueCode")
+                    return
+        self.value_set_language = vs.get("language")

@@ -1,0 +1,278 @@
+"""ValueSet compose evaluation, shared by $expand and $validate-code: include / exclude by
+system (+version), concept lists, filters and nested value set imports."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from terminology.index import CodeSystemIndex, Concept, property_value, value_text
+from terminology.operations import Context
+from terminology.outcome import TerminologyError, issue, operation_outcome
+from terminology.registry import is_wildcard, version_matches
+
+MAX_EXPANSION = 50_000
+HIERARCHY_OPS = {"is-a", "descendent-of", "is-not-a", "generalizes", "child-of"}
+SUPPORTED_OPS = HIERARCHY_OPS | {"=", "in", "not-in", "regex", "exists"}
+
+
+@dataclass(slots=True)
+class Entry:
+    """One code in an expansion."""
+
+    system: str
+    code: str
+    display: str | None
+    cs: CodeSystemIndex | None
+    concept: Concept | None
+    version: str | None = None
+    designations: list[dict] | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.system, self.code)
+
+
+@dataclass
+class Expanded:
+    """The evaluated compose of a value set."""
+
+    entries: dict[tuple[str, str], Entry] = field(default_factory=dict)
+    used: dict[str, CodeSystemIndex] = field(default_factory=dict)
+    used_valuesets: list[str] = field(default_factory=list)
+    supplements: list[str] = field(default_factory=list)
+    warnings: list[dict] = field(default_factory=list)
+
+
+def vs_key(vs: dict) -> str:
+    if not vs.get("url"):
+        return "(unidentified)"
+    return f"{vs['url']}|{vs['version']}" if vs.get("version") else vs["url"]
+
+
+class UnknownSystem(Exception):
+    """An include names a code system (version) that is not available."""
+
+    def __init__(self, system: str, version: str | None, known: list[str]) -> None:
+        super().__init__(system)
+        self.system, self.version, self.known = system, version, known
+
+
+def resolve_include_system(
+    context: Context, system: str, version: str | None
+) -> tuple[CodeSystemIndex | None, str | None]:
+    """The code system an include (or a coding) refers to, after version parameters.
+    Returns (index, the version that was asked for)."""
+    system = context.registry.canonical(system)
+    asked = context.force_versions.get(system) or version or context.default_versions.get(system)
+    cs = context.registry.code_system(system, asked)
+    return cs, asked
+
+
+def check_version(context: Context, cs: CodeSystemIndex) -> None:
+    required = context.check_versions.get(cs.url)
+    if required and not version_matches(required, cs.version):
+        found = issue(
+            "error", "exception", "version-error", "VALUESET_VERSION_CHECK",
+            cs.version, cs.url, required,
+        )
+        raise TerminologyError(400, operation_outcome([found]))
+
+
+class Composer:
+    """Evaluates one value set's compose in a request context."""
+
+    def __init__(self, context: Context, path: tuple[str, ...] = ()) -> None:
+        self.context = context
+        self.path = path
+
+    def evaluate(self, vs: dict) -> Expanded:
+        key = vs_key(vs)
+        if key in self.path:
+            chain = ", ".join((*self.path,))
+            raise TerminologyError(
+                400,
+                operation_outcome(
+                    [issue("error", "processing", "vs-invalid", "VALUESET_CIRCULAR_REFERENCE",
+                           key, chain)]
+                ),
+            )
+        self._chain = (*self.path, key)
+        result = Expanded()
+        compose = vs.get("compose", {})
+        active_only = compose.get("inactive") is False
+        self._contained = {f"#{r.get('id')}": r for r in vs.get("contained", [])}
+        for i, include in enumerate(compose.get("include", [])):
+            for entry in self._include(include, i, "include", result):
+                if active_only and entry.concept is not None and entry.concept.inactive:
+                    continue
+                result.entries.setdefault(entry.key, entry)
+        for i, exclude in enumerate(compose.get("exclude", [])):
+            for entry in self._include(exclude, i, "exclude", result):
+                result.entries.pop(entry.key, None)
+        return result
+
+    # -- one include / exclude ------------------------------------------------------------
+    def _include(self, include: dict, i: int, kind: str, result: Expanded) -> list[Entry]:
+        imported = self._imports(include, result)
+        if not include.get("system"):
+            return list(imported.values()) if imported is not None else []
+        entries = self._system_entries(include, i, kind, result)
+        if imported is not None:
+            entries = [e for e in entries if e.key in imported]
+        return entries
+
+    def _imports(self, include: dict, result: Expanded) -> dict | None:
+        """Intersection of the imported value sets, None when the include imports none."""
+        found: dict | None = None
+        for url in include.get("valueSet", []):
+            vs = self._contained.get(url) or self.context.registry.value_set(url)
+            if vs is None:
+                raise _unknown_import(url)
+            expanded = Composer(self.context, self._chain).evaluate(vs)
+            result.used.update(expanded.used)
+            if not url.startswith("#"):
+                result.used_valuesets.append(vs_key(vs))
+            found = (
+                dict(expanded.entries)
+                if found is None
+                else {k: v for k, v in found.items() if k in expanded.entries}
+            )
+        return found
+
+    def _system_entries(self, include: dict, i: int, kind: str, result: Expanded) -> list[Entry]:
+        system = include["system"]
+        cs, asked = resolve_include_system(self.context, system, include.get("version"))
+        if cs is None:
+            known = self.context.registry.versions("CodeSystem", system)
+            raise UnknownSystem(self.context.registry.canonical(system), asked, known)
+        check_version(self.context, cs)
+        result.used[cs.key] = cs
+        if include.get("concept"):
+            return self._concept_list(cs, include["concept"])
+        codes: list[str] | None = None
+        for j, flt in enumerate(include.get("filter", [])):
+            where = f"ValueSet.compose.{kind}[{i}].filter[{j}]"
+            selected = apply_filter(cs, flt, where)
+            codes = selected if codes is None else [c for c in codes if c in set(selected)]
+        if codes is None:
+            codes = cs.ordered()
+        return [self._entry(cs, cs.concepts[c]) for c in codes]
+
+    def _concept_list(self, cs: CodeSystemIndex, concepts: list[dict]) -> list[Entry]:
+        entries = []
+        for item in concepts:
+            concept = cs.find(item["code"])
+            if concept is None:
+                continue
+            entry = self._entry(cs, concept)
+            if item.get("display"):
+                entry.display = item["display"]
+            if item.get("designation"):
+                entry.designations = item["designation"]
+            entries.append(entry)
+        return entries
+
+    @staticmethod
+    def _entry(cs: CodeSystemIndex, concept: Concept) -> Entry:
+        return Entry(cs.url, concept.code, concept.display, cs, concept, cs.version)
+
+
+def _unknown_import(url: str) -> TerminologyError:
+    base, _, version = url.partition("|")
+    if version:
+        found = issue("error", "not-found", "not-found", "VS_EXP_IMPORT_UNK_PINNED", base, version)
+    else:
+        found = issue("error", "not-found", "not-found", "Unable_to_resolve_value_Set_", url)
+    return TerminologyError(404, operation_outcome([found]))
+
+
+# -- filters ---------------------------------------------------------------------------------
+def apply_filter(cs: CodeSystemIndex, flt: dict, where: str) -> list[str]:
+    """The codes of cs that pass one compose filter, in hierarchy order."""
+    prop, op, value = flt.get("property", ""), flt.get("op", ""), flt.get("value")
+    if value is None or value == "" and op != "exists":
+        found = issue(
+            "error", "invalid", "vs-invalid", "UNABLE_TO_HANDLE_SYSTEM_FILTER_WITH_NO_VALUE",
+            cs.url, prop, op, expression=where,
+        )
+        raise TerminologyError(400, operation_outcome([found]))
+    if op not in SUPPORTED_OPS:
+        raise _unsupported(cs, prop, op, value, where)
+    ordered = cs.ordered()
+    if prop in ("concept", "code") and op in HIERARCHY_OPS:
+        keep = _hierarchy(cs, op, value)
+    elif prop in ("concept", "code"):
+        keep = _match_values(op, value, {c: [c] for c in ordered}, where, cs, prop)
+    elif prop == "display":
+        values = {c: [cs.concepts[c].display or ""] for c in ordered}
+        keep = _match_values(op, value, values, where, cs, prop)
+    elif op in HIERARCHY_OPS:
+        raise _unsupported(cs, prop, op, value, where)
+    elif _known_property(cs, prop):
+        keep = _match_values(op, value, _property_texts(cs, prop), where, cs, prop)
+    else:
+        raise _unsupported(cs, prop, op, value, where)
+    return [c for c in ordered if c in keep]
+
+
+def _known_property(cs: CodeSystemIndex, prop: str) -> bool:
+    return prop in cs.declared or prop in cs.property_values or prop in ("inactive", "status")
+
+
+def _property_texts(cs: CodeSystemIndex, prop: str) -> dict[str, list[str]]:
+    table: dict[str, list[str]] = {}
+    for concept in cs.concepts.values():
+        values = [
+            value_text(property_value(p)[1]) for p in concept.properties if p.get("code") == prop
+        ]
+        if prop == "inactive" and not values:
+            values = ["true" if concept.inactive else "false"]
+        if values:
+            table[concept.code] = values
+    return table
+
+
+def _hierarchy(cs: CodeSystemIndex, op: str, value: str) -> set[str]:
+    if op == "generalizes":
+        return cs.ancestors(value) | ({value} if value in cs.concepts else set())
+    if op == "child-of":
+        return set(cs.concepts[value].children) if value in cs.concepts else set()
+    below = set(cs.descendants(value))
+    if op == "descendent-of":
+        return below
+    is_a = below | ({value} if value in cs.concepts else set())
+    return is_a if op == "is-a" else set(cs.concepts) - is_a
+
+
+def _match_values(
+    op: str, value: str, values: dict[str, list[str]], where: str, cs: CodeSystemIndex, prop: str
+) -> set[str]:
+    if op == "=":
+        return {c for c, vs in values.items() if value in vs}
+    if op in ("in", "not-in"):
+        wanted = {v.strip() for v in value.split(",")}
+        inside = {c for c, vs in values.items() if wanted & set(vs)}
+        return inside if op == "in" else set(cs.concepts) - inside
+    if op == "exists":
+        present = {c for c, vs in values.items() if vs}
+        return present if value == "true" else set(cs.concepts) - present
+    if op == "regex":
+        try:
+            pattern = re.compile(value)
+        except re.error:
+            raise _unsupported(cs, prop, op, value, where) from None
+        return {c for c, vs in values.items() if any(pattern.fullmatch(v) for v in vs)}
+    raise _unsupported(cs, prop, op, value, where)
+
+
+def _unsupported(cs: CodeSystemIndex, prop: str, op: str, value, where: str) -> TerminologyError:
+    found = issue(
+        "error", "not-supported", "vs-invalid", "FILTER_NOT_UNDERSTOOD",
+        prop, op, value, where, cs.key, expression=where,
+    )
+    return TerminologyError(400, operation_outcome([found]))
+
+
+def wildcard(version: str | None) -> bool:
+    return is_wildcard(version)

@@ -1,0 +1,99 @@
+"""Display selection and display checking, language-aware (displayLanguage parameter, the
+Accept-Language header, or the value set's own language)."""
+
+from __future__ import annotations
+
+import re
+
+from terminology.index import CodeSystemIndex, Concept
+from terminology.operations import Context
+from terminology.outcome import issue
+
+
+def requested_languages(context: Context) -> list[str]:
+    """Language tags asked for, best first, without q-values or wildcards."""
+    raw = context.display_language
+    if not raw:
+        return []
+    tags = []
+    for part in str(raw).split(","):
+        tag = part.split(";")[0].strip()
+        if tag and tag != "*":
+            tags.append(tag)
+    return tags
+
+
+def _matches(language: str | None, wanted: str) -> bool:
+    if not language:
+        return False
+    return language == wanted or language.split("-")[0] == wanted.split("-")[0]
+
+
+def displays(concept: Concept, cs: CodeSystemIndex) -> list[tuple[str, str | None]]:
+    """(text, language) of the concept's display and its language-tagged designations."""
+    found = [(concept.display, cs.language)] if concept.display else []
+    for designation in concept.designations:
+        value = designation.get("value")
+        if value and (designation.get("language") or not designation.get("use")):
+            found.append((value, designation.get("language") or cs.language))
+    return found
+
+
+def in_languages(concept: Concept, cs: CodeSystemIndex, languages: list[str]) -> list:
+    return [
+        (text, lang)
+        for wanted in languages
+        for text, lang in displays(concept, cs)
+        if _matches(lang or "en", wanted)
+    ]
+
+
+def display_for(context: Context, cs: CodeSystemIndex, concept: Concept) -> str | None:
+    """The display to return: the first requested language that has one, else the default."""
+    found = in_languages(concept, cs, requested_languages(context))
+    return found[0][0] if found else concept.display
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"\s+", " ", text.strip())
+
+
+def _same(a: str, b: str, case_sensitive: bool) -> bool:
+    return a == b if case_sensitive else a.lower() == b.lower()
+
+
+def check_display(context: Context, cs: CodeSystemIndex, concept: Concept, item) -> dict | None:
+    """An issue when the given display is not one of the concept's displays."""
+    given = item.display
+    languages = requested_languages(context)
+    every = displays(concept, cs)
+    valid = in_languages(concept, cs, languages) if languages else every
+    if any(_same(given, text, True) for text, _ in valid):
+        return None
+    severity = "warning" if context.params.flag("lenient-display-validation") else "error"
+    raw = context.display_language or "--"
+    where = item.at("display")
+    if languages and not valid:
+        if any(_same(given, text, True) for text, _ in every):
+            return issue("information", "invalid", "invalid-display",
+                         "NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_OK",
+                         given, cs.url, concept.code, raw, expression=where)
+        return issue(severity, "invalid", "invalid-display",
+                     "NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_ERR",
+                     given, cs.url, concept.code, raw, concept.display or "", expression=where)
+    choices = [f"'{text}' ({lang or 'en'})" for text, lang in _unique(valid)]
+    key = "Display_Name_for__should_be_one_of__instead_of"
+    if len(choices) > 1:
+        key += "#other"
+    if any(_normal(given) == _normal(text) for text, _ in valid):
+        key = "Display_Name_WS_for__should_be_one_of__instead_of"
+    return issue(severity, "invalid", "invalid-display", key,
+                 given, cs.url, concept.code, " or ".join(choices), raw, len(choices),
+                 expression=where)
+
+
+def _unique(items: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
+    seen: dict[tuple, None] = {}
+    for item in items:
+        seen.setdefault(item, None)
+    return list(seen)

@@ -1,0 +1,252 @@
+"""ValueSet/$expand: evaluate the compose, apply the text filter and paging, and build the
+expansion (total, identifier, timestamp, echoed parameters, used-codesystem)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from terminology.index import CodeSystemIndex, property_value
+from terminology.operations import Context
+from terminology.operations.compose import (
+    MAX_EXPANSION,
+    Composer,
+    Entry,
+    Expanded,
+    UnknownSystem,
+    vs_key,
+)
+from terminology.operations.supplements import apply_supplements, missing_error, requested
+from terminology.outcome import TerminologyError, issue, not_found, operation_outcome
+
+ECHOED = (
+    "activeOnly",
+    "count",
+    "offset",
+    "filter",
+    "excludeNested",
+    "includeDesignations",
+    "displayLanguage",
+    "designation",
+    "excludeNotForUI",
+    "excludePostCoordinated",
+    "system-version",
+    "check-system-version",
+    "force-system-version",
+    "default-to-latest-version",
+)
+MAX_COUNT = 10_000
+STANDARD_PROPERTIES = {"definition", "status", "inactive", "notSelectable", "parent", "child"}
+VS_FIELDS_DROPPED = ("text", "expansion", "meta", "compose", "contained")
+STATUS_URI = "http://hl7.org/fhir/concept-properties#status"
+
+
+def resolve_value_set(context: Context, instance_id: str | None = None) -> dict:
+    """The value set a request names: instance, `valueSet` resource, or url(+version)."""
+    params, registry = context.params, context.registry
+    if instance_id:
+        found = registry.by_id("ValueSet", instance_id)
+        if found is None:
+            raise not_found("UNKNOWN_RESOURCE_ID", "ValueSet", instance_id)
+        return found
+    inline = params.get("valueSet")
+    if isinstance(inline, dict):
+        return inline
+    url = params.get("url") or params.get("context")
+    if not url:
+        raise TerminologyError.of(400, "required", "invalid-data", "PARAM_MISSING", "url")
+    version = params.get("valueSetVersion")
+    found = registry.value_set(url, version)
+    if found is None:
+        shown = f"{url}|{version}" if version else url
+        raise not_found("Unable_to_resolve_value_Set_", shown)
+    return found
+
+
+def evaluate(context: Context, vs: dict, verb: str = "EXP") -> Expanded:
+    """The compose of vs in this context; unknown code systems become errors."""
+    try:
+        return Composer(context).evaluate(vs)
+    except UnknownSystem as unknown:
+        raise unknown_system_error(unknown, verb) from None
+
+
+def unknown_system_error(unknown: UnknownSystem, verb: str) -> TerminologyError:
+    suffix = "_EXP" if verb == "EXP" else ""
+    if unknown.version and unknown.known:
+        key = "UNKNOWN_CODESYSTEM_VERSION" + suffix
+        args = (unknown.system, unknown.version, " or ".join(unknown.known))
+    elif unknown.version:
+        key, args = "UNKNOWN_CODESYSTEM_VERSION_NONE", (unknown.system, unknown.version)
+    else:
+        key, args = "UNKNOWN_CODESYSTEM" + suffix, (unknown.system,)
+    found = issue("error", "not-found", "not-found", key, *args)
+    return TerminologyError(404, operation_outcome([found]))
+
+
+def run(context: Context, instance_id: str | None = None) -> dict:
+    vs = resolve_value_set(context, instance_id)
+    count, offset = _paging(context)
+    expanded = evaluate(context, vs)
+    _supplements(context, vs, expanded)
+    entries = list(expanded.entries.values())
+    if context.params.flag("activeOnly"):
+        entries = [e for e in entries if not (e.concept and e.concept.inactive)]
+    text = context.params.get("filter")
+    if text:
+        entries = _search(entries, str(text))
+    if len(entries) > MAX_EXPANSION and count is None:
+        found = issue("error", "too-costly", None, "VALUESET_TOO_COSTLY", vs_key(vs), MAX_EXPANSION)
+        raise TerminologyError(422, operation_outcome([found]))
+    page = entries[offset : offset + count if count is not None else None]
+    return _value_set(context, vs, expanded, page, len(entries), offset, count)
+
+
+def _supplements(context: Context, vs: dict, expanded: Expanded) -> None:
+    """Asked-for supplements must exist; those that apply are reported as used."""
+    for cs in list(expanded.used.values()):
+        for key in apply_supplements(context, cs, vs).used:
+            expanded.supplements.append(key)
+    for url in requested(context, vs):
+        if context.registry.supplement(url) is None:
+            raise missing_error(url)
+
+
+def _paging(context: Context) -> tuple[int | None, int]:
+    count = context.params.integer("count")
+    offset = context.params.integer("offset") or 0
+    if count is not None and (count < 0 or count > MAX_COUNT):
+        raise TerminologyError.of(
+            400, "too-costly", None, "COUNT_TOO_LARGE", count, MAX_COUNT, expression="count"
+        )
+    if offset < 0:
+        raise TerminologyError.of(400, "invalid", None, "PARAM_INVALID", "offset", offset)
+    return count, offset
+
+
+def _search(entries: list[Entry], text: str) -> list[Entry]:
+    """Typeahead: word-prefix matches over code, display and designations, ranked."""
+    by_system: dict[int, set[str]] = {}
+    hits = []
+    for entry in entries:
+        cs = entry.cs
+        if cs is None:
+            continue
+        matched = by_system.get(id(cs))
+        if matched is None:
+            matched = by_system[id(cs)] = cs.search(text)
+        if entry.code in matched:
+            hits.append(entry)
+    return sorted(hits, key=lambda e: e.cs.rank(text, e.code) if e.cs else ())
+
+
+def _value_set(
+    context: Context,
+    vs: dict,
+    expanded: Expanded,
+    page: list[Entry],
+    total: int,
+    offset: int,
+    count: int | None,
+) -> dict:
+    result = {k: v for k, v in vs.items() if k not in VS_FIELDS_DROPPED}
+    expansion: dict = {
+        "identifier": f"urn:uuid:{uuid.uuid4()}",
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "total": total,
+    }
+    if context.params.has("offset") or count is not None:
+        expansion["offset"] = offset
+    expansion["parameter"] = _echo(context, expanded)
+    properties = [str(p) for p in context.params.all("property")]
+    declared = _declared_properties(expanded, properties)
+    with_status = context.params.get("excludeNested") is not False and not properties
+    if with_status and any(e.concept is not None and e.concept.status for e in page):
+        declared.append({"code": "status", "uri": STATUS_URI})
+    if declared:
+        expansion["property"] = declared
+    contains = [_contains(context, e, properties, with_status) for e in page]
+    if contains:
+        expansion["contains"] = contains
+    fragments = [cs.url for cs in expanded.used.values() if cs.content == "fragment"]
+    if fragments:
+        expansion = {"extension": _unclosed(fragments), **expansion}
+    result["expansion"] = expansion
+    return result
+
+
+def _unclosed(fragments: list[str]) -> list[dict]:
+    reason = "This extension is based on a fragment of the code system " + ", ".join(fragments)
+    return [
+        {"url": "http://hl7.org/fhir/StructureDefinition/valueset-unclosed", "valueBoolean": True},
+        {
+            "url": "http://hl7.org/fhir/StructureDefinition/valueset-unclosed-reason",
+            "valueString": reason,
+        },
+    ]
+
+
+def _echo(context: Context, expanded: Expanded) -> list[dict]:
+    echoed = [dict(p) for p in context.params.items if p["name"] in ECHOED]
+    echoed.sort(key=lambda p: p["name"])
+    for key in expanded.used:
+        echoed.append({"name": "used-codesystem", "valueUri": key})
+    for key, cs in expanded.used.items():
+        if cs.content == "fragment":
+            echoed.append({"name": "used-fragment", "valueUri": key})
+    for key in expanded.supplements:
+        echoed.append({"name": "used-supplement", "valueUri": key})
+    for key in expanded.used_valuesets:
+        echoed.append({"name": "used-valueset", "valueUri": key})
+    return echoed
+
+
+def _declared_properties(expanded: Expanded, properties: list[str]) -> list[dict]:
+    declared = []
+    for code in properties:
+        uri = next(
+            (cs.declared[code].get("uri") for cs in expanded.used.values() if code in cs.declared),
+            None,
+        )
+        if uri is None and code in STANDARD_PROPERTIES:
+            uri = "http://hl7.org/fhir/concept-properties#" + code
+        declared.append({"code": code, **({"uri": uri} if uri else {})})
+    return declared
+
+
+def _contains(context: Context, entry: Entry, properties: list[str], with_status: bool) -> dict:
+    item: dict = {"system": entry.system}
+    concept = entry.concept
+    if concept is not None and concept.abstract:
+        item["abstract"] = True
+    if concept is not None and concept.inactive:
+        item["inactive"] = True
+    if entry.version and context.params.flag("includeVersion"):
+        item["version"] = entry.version
+    item["code"] = entry.code
+    if entry.display is not None:
+        item["display"] = entry.display
+    if context.params.flag("includeDesignations"):
+        designations = entry.designations or (concept.designations if concept else [])
+        if designations:
+            item["designation"] = designations
+    if concept is not None:
+        props = _properties(entry.cs, concept, properties, context)
+        if concept.status and with_status:
+            props.append({"code": "status", "valueCode": concept.status})
+        if props:
+            item["property"] = props
+    return item
+
+
+def _properties(cs: CodeSystemIndex | None, concept, properties: list[str], context) -> list:
+    found = []
+    for code in properties:
+        if code == "definition" and concept.definition:
+            found.append({"code": code, "valueString": concept.definition})
+            continue
+        for prop in concept.properties:
+            if prop.get("code") == code:
+                key, value = property_value(prop)
+                found.append({"code": code, key: value})
+    return found

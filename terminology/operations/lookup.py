@@ -1,0 +1,150 @@
+"""CodeSystem/$lookup: a concept's name, version, display, definition, designations and
+properties (all of them unless `property` names some); Coding-valued properties carry their
+meaning as `description`."""
+
+from __future__ import annotations
+
+from terminology.index import CodeSystemIndex, Concept, property_value, value_text
+from terminology.operations import Context
+from terminology.operations.displays import display_for
+from terminology.operations.supplements import Supplemented, apply_supplements
+from terminology.outcome import TerminologyError, not_found
+
+PREFERRED = {
+    "system": "http://terminology.hl7.org/CodeSystem/hl7TermMaintInfra",
+    "code": "preferredForLanguage",
+    "display": "Preferred For Language",
+}
+
+
+def _target(context: Context, instance_id: str | None) -> tuple[str, str, str | None]:
+    """(system, code, version) from coding, or system+code, or the instance."""
+    params = context.params
+    coding = params.get("coding")
+    if isinstance(coding, dict):
+        system, code, version = coding.get("system"), coding.get("code"), coding.get("version")
+    else:
+        system, code, version = params.get("system"), params.get("code"), None
+    version = params.get("version") or version
+    if instance_id:
+        resource = context.registry.by_id("CodeSystem", instance_id)
+        if resource is None:
+            raise not_found("UNKNOWN_RESOURCE_ID", "CodeSystem", instance_id)
+        system, version = resource.get("url"), version or resource.get("version")
+    for name, value in (("system", system), ("code", code)):
+        if not value:
+            raise TerminologyError.of(400, "required", "invalid-data", "PARAM_MISSING", name)
+    return str(system), str(code), version
+
+
+def run(context: Context, instance_id: str | None = None) -> dict:
+    system, code, version = _target(context, instance_id)
+    cs = context.registry.code_system(system, version)
+    if cs is None:
+        known = context.registry.versions("CodeSystem", system)
+        if version and known:
+            raise not_found("UNKNOWN_CODESYSTEM_VERSION", system, version, " or ".join(known))
+        raise not_found("UNKNOWN_CODESYSTEM", context.registry.canonical(system))
+    concept = cs.find(code)
+    if concept is None:
+        raise not_found("UNKNOWN_CODE_LOOKUP", code, cs.url, cs.version or "")
+    extra = apply_supplements(context, cs)
+    return _parameters(context, cs, concept, extra)
+
+
+def _wanted(context: Context) -> set[str] | None:
+    asked = {str(p) for p in context.params.all("property")}
+    return None if not asked or "*" in asked else asked
+
+
+def _parameters(
+    context: Context, cs: CodeSystemIndex, concept: Concept, extra: Supplemented
+) -> dict:
+    out: list[dict] = [
+        {"name": "abstract", "valueBoolean": concept.abstract},
+        {"name": "code", "valueCode": concept.code},
+        {"name": "name", "valueString": cs.resource.get("name", cs.url)},
+        {"name": "system", "valueUri": cs.url},
+    ]
+    if cs.version:
+        out.append({"name": "version", "valueString": cs.version})
+    display = display_for(context, cs, concept)
+    if display:
+        out.append({"name": "display", "valueString": display})
+    if concept.definition:
+        out.append({"name": "definition", "valueString": concept.definition})
+    out += _designations(cs, concept, extra)
+    out += sorted(_properties(cs, concept, _wanted(context)), key=_property_key)
+    for key in extra.used:
+        out.append({"name": "used-supplement", "valueCanonical": key})
+    return {"resourceType": "Parameters", "parameter": out}
+
+
+def _designations(cs: CodeSystemIndex, concept: Concept, extra: Supplemented) -> list[dict]:
+    """The concept's designations, its display as the preferred one for the code system's
+    language, then designations from supplements."""
+    found = [_designation(d, None) for d in concept.designations]
+    if concept.display and cs.language:
+        parts = [
+            {"name": "language", "valueCode": cs.language},
+            {"name": "use", "valueCoding": PREFERRED},
+            {"name": "value", "valueString": concept.display},
+        ]
+        found.append({"name": "designation", "part": parts})
+    found += [_designation(d, source) for d, source in extra.designations.get(concept.code, [])]
+    return found
+
+
+def _designation(designation: dict, source: str | None) -> dict:
+    parts = []
+    if designation.get("language"):
+        parts.append({"name": "language", "valueCode": designation["language"]})
+    if designation.get("use"):
+        parts.append({"name": "use", "valueCoding": designation["use"]})
+    if source:
+        parts.append({"name": "source", "valueCanonical": source})
+    parts.append({"name": "value", "valueString": designation.get("value", "")})
+    return {"name": "designation", "part": parts}
+
+
+def _property_key(parameter: dict) -> tuple[str, str]:
+    parts = {p["name"]: p for p in parameter["part"]}
+    value = next(v for k, v in parts["value"].items() if k.startswith("value"))
+    return parts["code"]["valueCode"], value_text(value)
+
+
+def _property(code: str, key: str, value, description: str | None = None) -> dict:
+    parts = [{"name": "code", "valueCode": code}, {"name": "value", key: value}]
+    if description:
+        parts.append({"name": "description", "valueString": description})
+    return {"name": "property", "part": parts}
+
+
+def _properties(cs: CodeSystemIndex, concept: Concept, wanted: set[str] | None) -> list[dict]:
+    found = []
+    for prop in concept.properties:
+        code = prop.get("code", "")
+        if wanted is not None and code not in wanted:
+            continue
+        key, value = property_value(prop)
+        description = _meaning(cs, code, key, value)
+        found.append(_property(code, key, value, description))
+    if wanted is None or "inactive" in wanted:
+        found.append(_property("inactive", "valueBoolean", concept.inactive))
+    for code, related in (("parent", concept.parents), ("child", concept.children)):
+        if wanted is not None and code not in wanted:
+            continue
+        explicit = {value_text(property_value(p)[1]) for p in concept.properties if p.get("code") == code}
+        for other in related:
+            if other not in explicit:
+                found.append(_property(code, "valueCode", other, cs.display_of(other)))
+    return found
+
+
+def _meaning(cs: CodeSystemIndex, code: str, key: str, value) -> str | None:
+    """The display of a Coding value, or of a code value that names a concept of cs."""
+    if key == "valueCoding" and isinstance(value, dict):
+        return value.get("display")
+    if key == "valueCode" and code in ("parent", "child"):
+        return cs.display_of(str(value))
+    return None

@@ -1,0 +1,4 @@
+"""stub"""
+
+def run(context, instance_id=None):
+    raise NotImplementedError

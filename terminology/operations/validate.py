@@ -1,0 +1,457 @@
+"""CodeSystem/$validate-code and ValueSet/$validate-code.
+
+Each coding given (code+system, coding, or each coding of a codeableConcept) is checked
+against its code system (existence, display, status) and, for ValueSet, membership; the
+issues found are reported as an OperationOutcome with tx-issue-type codings, and the
+error/warning texts joined as `message`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from terminology.index import CodeSystemIndex, Concept
+from terminology.operations import Context
+from terminology.operations.compose import (
+    Composer,
+    Entry,
+    Expanded,
+    UnknownSystem,
+    check_version,
+    resolve_include_system,
+    vs_key,
+)
+from terminology.operations.displays import check_display, display_for
+from terminology.operations.expand import resolve_value_set, unknown_system_error
+from terminology.operations.supplements import missing_error, requested
+from terminology.outcome import TerminologyError, issue, not_found, operation_outcome
+
+SEVERITY_ORDER = {"error": 0, "warning": 1, "information": 2}
+
+
+@dataclass
+class Input:
+    """One coding to check and where it came from (for issue expressions)."""
+
+    system: str | None
+    code: str
+    version: str | None
+    display: str | None
+    path: str  # "" for code+system parameters, "Coding" or "CodeableConcept.coding[i]"
+
+    def at(self, element: str) -> str:
+        return f"{self.path}.{element}" if self.path else element
+
+    @property
+    def whole(self) -> str:
+        return self.path or "code"
+
+
+@dataclass
+class Outcome:
+    """What checking one coding found."""
+
+    input: Input
+    valid: bool = False
+    cs: CodeSystemIndex | None = None
+    concept: Concept | None = None
+    display: str | None = None
+    issues: list[dict] = field(default_factory=list)
+    unknown_system: str | None = None
+    caused_by_unknown: bool = False
+    system: str | None = None
+    member: bool = False
+
+
+# -- inputs ---------------------------------------------------------------------------------
+def _inputs(context: Context, code_system_url: str | None = None) -> tuple[list[Input], dict]:
+    """The codings to check, and the codeableConcept to echo (if one was given)."""
+    params = context.params
+    concept = params.get("codeableConcept")
+    if isinstance(concept, dict):
+        codings = concept.get("coding", [])
+        inputs = [_coding_input(c, f"CodeableConcept.coding[{i}]") for i, c in enumerate(codings)]
+        return inputs, concept
+    coding = params.get("coding")
+    if isinstance(coding, dict):
+        return [_coding_input(coding, "Coding")], {}
+    code = params.get("code")
+    if code is None:
+        raise TerminologyError.of(
+            400, "invalid", None, "NO_CODE_TO_VALIDATE"
+        )
+    system = params.get("system") or code_system_url
+    version = params.get("systemVersion") or params.get("version")
+    return [Input(system, str(code), version, params.get("display"), "")], {}
+
+
+def _coding_input(coding: dict, path: str) -> Input:
+    return Input(
+        coding.get("system"),
+        coding.get("code", ""),
+        coding.get("version"),
+        coding.get("display"),
+        path,
+    )
+
+
+# -- code system checks ----------------------------------------------------------------------
+def _check_in_code_system(context: Context, item: Input, out: Outcome, cs: CodeSystemIndex) -> None:
+    out.cs, out.system = cs, cs.url
+    concept = cs.find(item.code)
+    if concept is None:
+        if cs.content == "fragment":
+            out.issues.append(
+                issue("warning", "code-invalid", "invalid-code", "UNKNOWN_CODE_IN_FRAGMENT",
+                      item.code, cs.url, cs.version, expression=item.at("code"))
+            )
+            out.valid = out.member = True
+            return
+        key = "Unknown_Code_in_Version" if cs.version else "Unknown_Code_in_Version#none"
+        out.issues.append(
+            issue("error", "code-invalid", "invalid-code", key, item.code, cs.url, cs.version,
+                  expression=item.at("code"))
+        )
+        return
+    out.concept, out.valid = concept, True
+    if concept.code != item.code:
+        out.issues.append(
+            issue("information", "business-rule", "code-rule", "CODE_CASE_DIFFERENCE",
+                  item.code, concept.code, cs.key, expression=item.at("code"))
+        )
+    out.display = display_for(context, cs, concept)
+    _status_issues(context, item, out, cs, concept)
+    if item.display is not None:
+        found = check_display(context, cs, concept, item)
+        if found:
+            out.issues.append(found)
+            if found["severity"] == "error":
+                out.valid = False
+
+
+def _status_issues(context: Context, item: Input, out: Outcome, cs, concept: Concept) -> None:
+    if concept.inactive:
+        status = f"{concept.status} and inactive" if concept.status else "inactive"
+        if concept.status == "inactive":
+            status = "inactive"
+        out.issues.append(
+            issue("warning", "business-rule", "code-comment", "INACTIVE_CONCEPT_FOUND",
+                  concept.code, status, expression=item.whole)
+        )
+        if context.params.flag("activeOnly"):
+            out.issues.append(
+                issue("error", "business-rule", "code-rule", "STATUS_CODE_WARNING_CODE",
+                      concept.code, expression=item.at("code"))
+            )
+            out.valid = False
+    elif concept.deprecated:
+        out.issues.append(
+            issue("warning", "business-rule", "code-comment", "DEPRECATED_CONCEPT_FOUND",
+                  concept.code, expression=item.whole)
+        )
+    if concept.abstract and context.params.get("abstract") is False:
+        out.issues.append(
+            issue("error", "business-rule", "code-rule", "ABSTRACT_CODE_NOT_ALLOWED#nover",
+                  cs.url, concept.code, expression=item.at("code"))
+        )
+        out.valid = False
+
+
+def _system_problem(context: Context, item: Input, out: Outcome) -> bool:
+    """Relative systems, value set URLs and supplements given as a system; True if found."""
+    system = item.system or ""
+    if ":" not in system:
+        out.issues.append(
+            issue("error", "invalid", "invalid-data", "Terminology_TX_System_Relative",
+                  expression=item.at("system"))
+        )
+        out.issues.append(_unknown_system_issue(context, item, quoted=True))
+        out.unknown_system = system
+        return True
+    if context.registry.value_set(system) is not None:
+        out.issues.append(
+            issue("error", "invalid", "invalid-data", "Terminology_TX_System_ValueSet2", system,
+                  expression=item.at("system"))
+        )
+        return True
+    supplement = context.registry.supplement(system, item.version)
+    if supplement is not None:
+        key = f"{supplement['url']}|{supplement.get('version')}"
+        out.issues.append(
+            issue("error", "invalid", "invalid-data", "CODESYSTEM_CS_NO_SUPPLEMENT", key,
+                  expression=item.at("system"))
+        )
+        return True
+    return False
+
+
+def _unknown_system_issue(context: Context, item: Input, quoted: bool) -> dict:
+    system = context.registry.canonical(item.system or "")
+    known = context.registry.versions("CodeSystem", system)
+    if item.version and known:
+        return issue("error", "not-found", "not-found", "UNKNOWN_CODESYSTEM_VERSION", system,
+                     item.version, " or ".join(known), expression=item.at("system"))
+    if item.version:
+        return issue("error", "not-found", "not-found", "UNKNOWN_CODESYSTEM_VERSION_NONE",
+                     system, item.version, expression=item.at("system"))
+    key = "UNKNOWN_CODESYSTEM" if quoted else "UNKNOWN_CODESYSTEM#unquoted"
+    return issue("error", "not-found", "not-found", key, system, expression=item.at("system"))
+
+
+def check_coding(context: Context, item: Input) -> Outcome:
+    """A coding against its code system only ($validate-code on a CodeSystem)."""
+    out = Outcome(item, system=item.system)
+    if not item.system:
+        out.issues.append(
+            issue("warning", "invalid", "invalid-data", "Coding_has_no_system__cannot_validate",
+                  expression=item.whole)
+        )
+        return out
+    if _system_problem(context, item, out):
+        return out
+    cs, _ = resolve_include_system(context, item.system, item.version)
+    if cs is None:
+        out.issues.append(_unknown_system_issue(context, item, quoted=True))
+        out.unknown_system = context.registry.canonical(item.system)
+        out.caused_by_unknown = True
+        return out
+    check_version(context, cs)
+    _check_in_code_system(context, item, out, cs)
+    out.member = out.concept is not None
+    return out
+
+
+# -- value set checks ------------------------------------------------------------------------
+def _not_in_vs(item: Input, vs: dict, severity: str = "error") -> dict:
+    system = f"{item.system}|{item.version}" if item.version else item.system or ""
+    shown = f"{system}#{item.code}"
+    if item.display:
+        shown += f" ('{item.display}')"
+    tx = "not-in-vs" if severity == "error" else "this-code-not-in-vs"
+    return issue(severity, "code-invalid", tx, "None_of_the_provided_codes_are_in_the_value_set_one",
+                 shown, vs_key(vs), expression=item.at("code"))
+
+
+def _infer_system(context: Context, item: Input, vs: dict, expanded: Expanded, out: Outcome):
+    systems = sorted({e.system for e in expanded.entries.values() if e.code == item.code})
+    if len(systems) == 1:
+        item.system = systems[0]
+        return True
+    if systems:
+        out.issues.append(
+            issue("error", "not-found", "cannot-infer",
+                  "Unable_to_resolve_system__value_set_has_multiple_matches",
+                  item.code, vs_key(vs), ", ".join(systems), expression=item.at("code"))
+        )
+    else:
+        out.issues.append(
+            issue("error", "not-found", "cannot-infer", "UNABLE_TO_INFER_CODESYSTEM",
+                  item.code, vs_key(vs), expression=item.at("code"))
+        )
+    out.issues.append(_not_in_vs(item, vs))
+    return False
+
+
+def _vs_systems(vs: dict) -> set[str]:
+    compose = vs.get("compose", {})
+    return {inc.get("system") for inc in compose.get("include", []) if inc.get("system")}
+
+
+def check_in_value_set(context: Context, item: Input, vs: dict, expanded: Expanded | None,
+                       unknown: UnknownSystem | None) -> Outcome:
+    """A coding against a value set: its code system first, then membership."""
+    out = Outcome(item, system=item.system)
+    if not item.system:
+        if context.params.flag("inferSystem") and expanded is not None:
+            if not _infer_system(context, item, vs, expanded, out):
+                return out
+        else:
+            out.issues.append(
+                issue("warning", "invalid", "invalid-data",
+                      "Coding_has_no_system__cannot_validate", expression=item.whole)
+            )
+            out.issues.append(_not_in_vs(item, vs))
+            return out
+    out.system = item.system
+    if unknown is not None or expanded is None:
+        return _unknown_in_value_set(context, item, vs, out, unknown)
+    if _system_problem(context, item, out):
+        out.issues.insert(0, _not_in_vs(item, vs))
+        return out
+    entry = expanded.entries.get((context.registry.canonical(item.system), item.code))
+    cs = entry.cs if entry else None
+    if cs is None:
+        cs, _ = resolve_include_system(context, item.system, item.version)
+    if cs is None:
+        out.issues.append(_not_in_vs(item, vs))
+        out.issues.append(_unknown_system_issue(context, item, quoted=item.path != "Coding"))
+        out.unknown_system = context.registry.canonical(item.system)
+        return out
+    _check_in_code_system(context, item, out, cs)
+    if context.params.flag("valueset-membership-only"):
+        out.issues = []
+    if out.concept is None:
+        if not out.valid:
+            out.issues.insert(0, _not_in_vs(item, vs))
+        return out
+    member = _member(expanded, cs, out.concept, item)
+    if member is not None and context.params.flag("activeOnly") and out.concept.inactive:
+        member = None
+    out.member = member is not None
+    if member is None:
+        out.issues.insert(0, _not_in_vs(item, vs))
+        out.valid = False
+    elif member is not None and member.display and out.display is None:
+        out.display = member.display
+    return out
+
+
+def _member(expanded: Expanded, cs: CodeSystemIndex, concept: Concept | None, item: Input):
+    if concept is None:
+        return None
+    return expanded.entries.get((cs.url, concept.code))
+
+
+def _unknown_in_value_set(context, item, vs, out, unknown) -> Outcome:
+    """The value set (or the coding) names a code system we do not have."""
+    system = context.registry.canonical(item.system or "")
+    if system in _vs_systems(vs) or (unknown and unknown.system == system):
+        out.issues.append(_unknown_system_issue(context, item, quoted=True))
+        out.unknown_system = system
+        out.caused_by_unknown = True
+        return out
+    out.issues.append(_not_in_vs(item, vs))
+    out.issues.append(_unknown_system_issue(context, item, quoted=False))
+    out.unknown_system = system
+    return out
+
+
+# -- results ---------------------------------------------------------------------------------
+def _tx_code(found: dict) -> str | None:
+    return found["details"].get("coding", [{}])[0].get("code")
+
+
+def _downgrade(found: dict) -> dict:
+    """not-in-vs for one coding of a codeableConcept is information, not an error."""
+    coding = {**found["details"]["coding"][0], "code": "this-code-not-in-vs"}
+    return {**found, "severity": "information", "details": {**found["details"], "coding": [coding]}}
+
+
+def _collect(outcomes: list[Outcome], concept: dict, vs: dict | None) -> list[dict]:
+    issues = [i for o in outcomes for i in o.issues]
+    if not concept or vs is None:
+        return issues
+    issues = [_downgrade(i) if _tx_code(i) == "not-in-vs" else i for i in issues]
+    if not any(o.member for o in outcomes):
+        general = issue(
+            "error", "code-invalid", "not-in-vs", "TX_GENERAL_CC_ERROR_MESSAGE", vs_key(vs)
+        )
+        issues.insert(0, general)
+    return issues
+
+
+def _chosen(outcomes: list[Outcome]) -> Outcome | None:
+    for test in (lambda o: o.valid, lambda o: o.member, lambda o: o.concept is not None, lambda o: True):
+        found = next((o for o in outcomes if test(o)), None)
+        if found is not None:
+            return found
+    return None
+
+
+def _result(context: Context, outcomes: list[Outcome], concept: dict, vs: dict | None) -> dict:
+    issues = _collect(outcomes, concept, vs)
+    chosen = _chosen(outcomes)
+    valid = any(o.valid for o in outcomes) and not any(i["severity"] == "error" for i in issues)
+    known = chosen is not None and (chosen.concept is not None or chosen.valid)
+    if concept and vs is not None:
+        known = chosen is not None and chosen.member
+    params: list[dict] = []
+    if chosen is not None and (known or not concept):
+        params.append({"name": "code", "valueCode": chosen.input.code})
+    if concept:
+        params.append({"name": "codeableConcept", "valueCodeableConcept": concept})
+    if chosen is not None and chosen.display and known:
+        params.append({"name": "display", "valueString": chosen.display})
+    if chosen is not None and chosen.concept is not None and chosen.concept.inactive:
+        params.append({"name": "inactive", "valueBoolean": True})
+    if issues:
+        params.append({"name": "issues", "resource": operation_outcome(issues)})
+    message = "; ".join(
+        i["details"]["text"]
+        for i in issues
+        if (i["severity"] in ("error", "warning") or _tx_code(i) == "invalid-display")
+        and not _fragment(i)
+    )
+    if message:
+        params.append({"name": "message", "valueString": message})
+    params.append({"name": "result", "valueBoolean": valid})
+    if chosen is not None and chosen.system and (known or not concept):
+        params.append({"name": "system", "valueUri": chosen.system})
+    if chosen is not None and chosen.cs is not None and chosen.cs.version and known:
+        params.append({"name": "version", "valueString": chosen.cs.version})
+    for o in outcomes:
+        if o.unknown_system:
+            name = "x-caused-by-unknown-system" if o.caused_by_unknown else "x-unknown-system"
+            params.append({"name": name, "valueCanonical": o.unknown_system})
+    if chosen is not None and chosen.concept is not None and chosen.concept.code != chosen.input.code:
+        params.append({"name": "normalized-code", "valueCode": chosen.concept.code})
+    return {"resourceType": "Parameters", "parameter": params}
+
+
+def _fragment(found: dict) -> bool:
+    return any(e.get("valueString") == "UNKNOWN_CODE_IN_FRAGMENT" for e in found.get("extension", []))
+
+
+# -- operations ------------------------------------------------------------------------------
+def run_code_system(context: Context, instance_id: str | None = None) -> dict:
+    url = None
+    if instance_id:
+        resource = context.registry.by_id("CodeSystem", instance_id)
+        if resource is None:
+            raise not_found("UNKNOWN_RESOURCE_ID", "CodeSystem", instance_id)
+        url = resource.get("url")
+    else:
+        url = context.params.get("url") or context.params.get("system")
+    inputs, concept = _inputs(context, url)
+    outcomes = [check_coding(context, item) for item in inputs]
+    return _result(context, outcomes, concept, None)
+
+
+def run_value_set(context: Context, instance_id: str | None = None) -> dict:
+    vs = resolve_value_set(context, instance_id)
+    context.use_value_set_language(vs)
+    for url in requested(context, vs):
+        if context.registry.supplement(url) is None:
+            raise missing_error(url)
+    inputs, concept = _inputs(context)
+    try:
+        expanded, unknown = _expand_for_validation(context, vs)
+    except TerminologyError as error:
+        if error.status != 404:
+            raise
+        return _failed(error.outcome["issue"], concept)
+    outcomes = [check_in_value_set(context, item, vs, expanded, unknown) for item in inputs]
+    return _result(context, outcomes, concept, vs)
+
+
+def _failed(issues: list[dict], concept: dict) -> dict:
+    """The value set could not be evaluated (e.g. an import is missing): result false."""
+    echo = [{"name": "codeableConcept", "valueCodeableConcept": concept}] if concept else []
+    return {
+        "resourceType": "Parameters",
+        "parameter": echo + [
+            {"name": "issues", "resource": operation_outcome(issues)},
+            {"name": "message", "valueString": "; ".join(i["details"]["text"] for i in issues)},
+            {"name": "result", "valueBoolean": False},
+        ],
+    }
+
+
+def _expand_for_validation(context: Context, vs: dict) -> tuple[Expanded | None, UnknownSystem | None]:
+    try:
+        return Composer(context).evaluate(vs), None
+    except UnknownSystem as unknown:
+        return None, unknown
+
+
+__all__ = ["run_code_system", "run_value_set", "check_coding", "Entry", "unknown_system_error"]

@@ -1,0 +1,188 @@
+"""Request parameters: typed access to an R5 Parameters resource, and GET query -> Parameters.
+
+Every operation declares its input parameters once (name -> FHIR type); the GET form is
+typed from that table, so POST and GET reach the engine as the same Parameters resource.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from terminology.outcome import invalid
+
+_VALIDATE = {
+    "url": "uri",
+    "valueSet": "Resource",
+    "valueSetVersion": "string",
+    "code": "code",
+    "system": "uri",
+    "systemVersion": "string",
+    "version": "string",
+    "display": "string",
+    "coding": "Coding",
+    "codeableConcept": "CodeableConcept",
+    "date": "dateTime",
+    "abstract": "boolean",
+    "activeOnly": "boolean",
+    "inferSystem": "boolean",
+    "lenient-display-validation": "boolean",
+    "displayLanguage": "code",
+    "default-to-latest-version": "boolean",
+    "valueset-membership-only": "boolean",
+    "diagnostics": "boolean",
+}
+_EXPAND = {
+    "url": "uri",
+    "valueSet": "Resource",
+    "valueSetVersion": "string",
+    "context": "uri",
+    "filter": "string",
+    "date": "dateTime",
+    "offset": "integer",
+    "count": "integer",
+    "includeDesignations": "boolean",
+    "designation": "string",
+    "includeDefinition": "boolean",
+    "activeOnly": "boolean",
+    "excludeNested": "boolean",
+    "excludeNotForUI": "boolean",
+    "excludePostCoordinated": "boolean",
+    "displayLanguage": "code",
+    "property": "string",
+    "exclude-system": "canonical",
+    "system-version": "canonical",
+    "check-system-version": "canonical",
+    "force-system-version": "canonical",
+    "default-to-latest-version": "boolean",
+}
+_LOOKUP = {
+    "code": "code",
+    "system": "uri",
+    "version": "string",
+    "coding": "Coding",
+    "date": "dateTime",
+    "displayLanguage": "code",
+    "property": "code",
+}
+_SUBSUMES = {
+    "codeA": "code",
+    "codeB": "code",
+    "system": "uri",
+    "version": "string",
+    "codingA": "Coding",
+    "codingB": "Coding",
+}
+_TRANSLATE = {
+    "url": "uri",
+    "conceptMap": "Resource",
+    "conceptMapVersion": "string",
+    "sourceCode": "code",
+    "system": "uri",
+    "version": "string",
+    "sourceScope": "uri",
+    "sourceCoding": "Coding",
+    "sourceCodeableConcept": "CodeableConcept",
+    "targetCode": "code",
+    "targetCoding": "Coding",
+    "targetCodeableConcept": "CodeableConcept",
+    "targetScope": "uri",
+    "targetSystem": "uri",
+    "dependency": "string",
+    "reverse": "boolean",
+}
+PARAMETER_TYPES: dict[str, dict[str, str]] = {
+    "lookup": _LOOKUP,
+    "validate-code": _VALIDATE,
+    "batch-validate-code": _VALIDATE,
+    "expand": _EXPAND,
+    "subsumes": _SUBSUMES,
+    "translate": _TRANSLATE,
+}
+_PRIMITIVE_KEYS = {
+    "uri": "valueUri",
+    "canonical": "valueCanonical",
+    "code": "valueCode",
+    "string": "valueString",
+    "dateTime": "valueDateTime",
+    "boolean": "valueBoolean",
+    "integer": "valueInteger",
+}
+
+
+def _typed(operation: str, name: str, text: str) -> dict:
+    kind = PARAMETER_TYPES.get(operation, {}).get(name, "string")
+    if kind == "boolean":
+        if text not in ("true", "false"):
+            raise invalid("PARAM_INVALID", name, text)
+        return {"name": name, "valueBoolean": text == "true"}
+    if kind == "integer":
+        try:
+            return {"name": name, "valueInteger": int(text)}
+        except ValueError:
+            raise invalid("PARAM_INVALID", name, text) from None
+    if kind == "Coding":
+        system, _, code = text.rpartition("|")
+        coding = {"system": system, "code": code} if system else {"code": code}
+        return {"name": name, "valueCoding": coding}
+    return {"name": name, _PRIMITIVE_KEYS.get(kind, "valueString"): text}
+
+
+def parameters_from_query(operation: str, items: list[tuple[str, str]]) -> dict:
+    """A GET query as an R5 Parameters resource, each value typed per the operation's table.
+
+    Unknown names are kept as valueString (format/paging names are the HTTP layer's concern).
+    A Coding given in a query is written `system|code`.
+    """
+    return {
+        "resourceType": "Parameters",
+        "parameter": [_typed(operation, name, value) for name, value in items],
+    }
+
+
+def value_of(parameter: dict):
+    """The value[x] of one parameter (or its resource), None when it has neither."""
+    for key, value in parameter.items():
+        if key.startswith("value"):
+            return value
+    return parameter.get("resource")
+
+
+class Params:
+    """Read access to a Parameters resource by parameter name."""
+
+    def __init__(self, parameters: dict) -> None:
+        if not isinstance(parameters, dict) or parameters.get("resourceType") != "Parameters":
+            found = parameters.get("resourceType") if isinstance(parameters, dict) else "JSON"
+            raise invalid("NOT_PARAMETERS", found or "an untyped object")
+        self.items: list[dict] = [p for p in parameters.get("parameter", []) if "name" in p]
+
+    def get(self, name: str, default=None):
+        for parameter in self.items:
+            if parameter["name"] == name:
+                value = value_of(parameter)
+                return default if value is None else value
+        return default
+
+    def all(self, name: str) -> list:
+        return [value_of(p) for p in self.items if p["name"] == name and value_of(p) is not None]
+
+    def has(self, name: str) -> bool:
+        return any(p["name"] == name for p in self.items)
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        value = self.get(name, default)
+        if isinstance(value, str):
+            return value.lower() == "true"
+        return bool(value)
+
+    def integer(self, name: str) -> int | None:
+        value = self.get(name)
+        if value is None:
+            return None
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise invalid("PARAM_INVALID", name, value) from None
+
+    def entries(self, name: str) -> Iterable[dict]:
+        return (p for p in self.items if p["name"] == name)

@@ -1,0 +1,169 @@
+"""Resolves CodeSystem / ValueSet / ConceptMap resources by url (+ version, + aliases).
+
+A Registry holds the stored resources; `layer(tx_resources)` gives a per-request view where
+the request's own resources come first and the stored ones are shared, not copied.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+
+from terminology.index import CodeSystemIndex
+
+TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
+IMPLICIT_VS = "?fhir_vs"
+
+
+def version_key(version: str | None) -> tuple:
+    """Orders versions semantically where they look like numbers (1.10.0 > 1.9.0)."""
+    parts = re.split(r"[.\-]", version or "")
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
+
+
+def version_matches(pattern: str, version: str | None) -> bool:
+    """Exact match, or a wildcard pattern such as 1.0.x / 1.x / 1.0.*."""
+    if version is None:
+        return False
+    if pattern == version:
+        return True
+    if "x" not in pattern.split(".") and "*" not in pattern:
+        return False
+    regex = r"\.".join("[^.]+" if p in ("x", "*") else re.escape(p) for p in pattern.split("."))
+    return re.fullmatch(regex + r"(\..*)?", version) is not None
+
+
+def is_wildcard(version: str | None) -> bool:
+    return bool(version) and any(p in ("x", "*") for p in version.split("."))
+
+
+class Registry:
+    """Resources by type, url and version; a parent registry is consulted after this one."""
+
+    def __init__(
+        self,
+        resources: Iterable[dict],
+        aliases: Mapping[str, str] | None = None,
+        parent: Registry | None = None,
+    ) -> None:
+        self.parent = parent
+        self.aliases: Mapping[str, str] = aliases if aliases is not None else {}
+        if parent is not None and not self.aliases:
+            self.aliases = parent.aliases
+        self._by_url: dict[str, dict[str, list[dict]]] = {t: defaultdict(list) for t in TYPES}
+        self._by_id: dict[str, dict[str, dict]] = {t: {} for t in TYPES}
+        self._indexes: dict[int, CodeSystemIndex] = {}
+        self._owned: set[int] = set()
+        for resource in resources:
+            self.add(resource)
+
+    def add(self, resource: dict) -> None:
+        rtype = resource.get("resourceType")
+        if rtype not in TYPES:
+            return
+        self._owned.add(id(resource))
+        if resource.get("url"):
+            self._by_url[rtype][resource["url"]].append(resource)
+        if resource.get("id"):
+            self._by_id[rtype][resource["id"]] = resource
+
+    def layer(self, resources: list[dict]) -> Registry:
+        """A per-request view: these resources over this registry."""
+        return Registry(resources, parent=self) if resources else self
+
+    # -- generic resolution -----------------------------------------------------------
+    def canonical(self, url: str) -> str:
+        return self.aliases.get(url, url)
+
+    def candidates(self, rtype: str, url: str) -> list[dict]:
+        """Every version of url, this layer's first."""
+        url = self.canonical(url)
+        own = self._by_url[rtype].get(url, [])
+        inherited = self.parent.candidates(rtype, url) if self.parent else []
+        versions = {r.get("version") for r in own}
+        return own + [r for r in inherited if r.get("version") not in versions]
+
+    def resolve(self, rtype: str, url: str, version: str | None = None) -> dict | None:
+        """url may carry |version; no version means the latest; wildcards pick the latest match."""
+        if version is None and "|" in url:
+            url, version = url.split("|", 1)
+        found = self.candidates(rtype, url)
+        if version:
+            found = [r for r in found if version_matches(version, r.get("version"))]
+        if not found:
+            return None
+        if len(found) == 1:
+            return found[0]
+        return max(found, key=lambda r: version_key(r.get("version")))
+
+    def versions(self, rtype: str, url: str) -> list[str]:
+        found = {r.get("version") for r in self.candidates(rtype, url.split("|")[0])}
+        return sorted((v for v in found if v), key=version_key)
+
+    def by_id(self, rtype: str, id: str) -> dict | None:
+        found = self._by_id.get(rtype, {}).get(id)
+        if found is None and self.parent:
+            return self.parent.by_id(rtype, id)
+        return found
+
+    def all(self, rtype: str) -> list[dict]:
+        own = [r for versions in self._by_url[rtype].values() for r in versions]
+        ids = {id(r) for r in own}
+        own += [r for r in self._by_id[rtype].values() if id(r) not in ids]
+        return own + (self.parent.all(rtype) if self.parent else [])
+
+    # -- code systems -----------------------------------------------------------------
+    def index(self, resource: dict) -> CodeSystemIndex:
+        """The index of a CodeSystem resource, built once by the layer that holds it."""
+        owner = self
+        while owner.parent is not None and id(resource) not in owner._owned:
+            owner = owner.parent
+        cached = owner._indexes.get(id(resource))
+        if cached is None:
+            cached = owner._indexes[id(resource)] = CodeSystemIndex(resource)
+        return cached
+
+    def code_system(self, url: str, version: str | None = None) -> CodeSystemIndex | None:
+        resource = self.resolve("CodeSystem", url, version)
+        if resource is None or resource.get("content") == "supplement":
+            return None
+        return self.index(resource)
+
+    def supplement(self, url: str, version: str | None = None) -> dict | None:
+        resource = self.resolve("CodeSystem", url, version)
+        return resource if resource and resource.get("content") == "supplement" else None
+
+    def supplements_for(self, system: str) -> list[dict]:
+        found = []
+        for resource in self.all("CodeSystem"):
+            supplements = (resource.get("supplements") or "").split("|")[0]
+            if resource.get("content") == "supplement" and supplements == system:
+                found.append(resource)
+        return found
+
+    # -- value sets -------------------------------------------------------------------
+    def value_set(self, url: str, version: str | None = None) -> dict | None:
+        if version is None and "|" in url:
+            url, version = url.split("|", 1)
+        found = self.resolve("ValueSet", url, version)
+        if found is None and url.endswith(IMPLICIT_VS):
+            return self._implicit(url[: -len(IMPLICIT_VS)], version)
+        return found
+
+    def _implicit(self, system: str, version: str | None) -> dict | None:
+        """`{system}?fhir_vs`: all codes of a code system."""
+        cs = self.code_system(system)
+        if cs is None:
+            return None
+        include: dict = {"system": cs.url}
+        return {
+            "resourceType": "ValueSet",
+            "url": system + IMPLICIT_VS,
+            **({"version": version} if version else {}),
+            "status": "active",
+            "compose": {"include": [include]},
+        }
+
+    def concept_map(self, url: str, version: str | None = None) -> dict | None:
+        return self.resolve("ConceptMap", url, version)

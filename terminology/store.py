@@ -1,0 +1,134 @@
+"""Embedded SQLite store of the R5 resources the server serves.
+
+One row per resource, keyed by (type, id) and indexed by (type, url, version): each HCPCS
+release is its own CodeSystem version, so loading 2020 next to 2019 adds a row, and loading
+the same release again replaces it. A load is one transaction: a failure rolls it back and
+what was served before stays intact. JSON is stored compactly (orjson, zlib above a size
+where it pays off: a full HCPCS CodeSystem shrinks about tenfold).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+
+import orjson
+import platformdirs
+
+ENV_VAR = "HCPCS_TX_DB"
+_COMPRESS_ABOVE = 4096
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS resource (
+    type TEXT NOT NULL,
+    id TEXT NOT NULL,
+    url TEXT,
+    version TEXT,
+    zipped INTEGER NOT NULL,
+    json BLOB NOT NULL,
+    PRIMARY KEY (type, id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS resource_url ON resource (type, url, version);
+"""
+
+
+def default_path() -> Path:
+    """$HCPCS_TX_DB, else store.sqlite3 in the user data dir (created on first use)."""
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR])
+    return Path(platformdirs.user_data_dir("hcpcs-tx")) / "store.sqlite3"
+
+
+class StoreError(Exception):
+    """A resource the store cannot hold (no resourceType, no id and no url)."""
+
+
+class Store:
+    """The SQLite file holding every loaded resource."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path else default_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None)
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def load(self, resources: Iterable[dict]) -> int:
+        """Add or replace resources in one transaction; returns how many were written."""
+        count = 0
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for resource in resources:
+                self._put(resource)
+                count += 1
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return count
+
+    def resources(self, resource_type: str | None = None) -> list[dict]:
+        """Every stored resource (of one type), in load order."""
+        sql, args = "SELECT zipped, json FROM resource", ()
+        if resource_type:
+            sql, args = sql + " WHERE type = ?", (resource_type,)
+        rows = self._db.execute(sql + " ORDER BY rowid", args)
+        return [_decode(zipped, blob) for zipped, blob in rows]
+
+    def summary(self) -> list[tuple[str, str, str | None, str | None]]:
+        """(type, id, url, version) of every stored resource, for listings."""
+        sql = "SELECT type, id, url, version FROM resource ORDER BY type, url, version"
+        return list(self._db.execute(sql))
+
+    def is_empty(self) -> bool:
+        return self._db.execute("SELECT 1 FROM resource LIMIT 1").fetchone() is None
+
+    def _put(self, resource: dict) -> None:
+        kind = resource.get("resourceType")
+        if not kind or not (resource.get("id") or resource.get("url")):
+            raise StoreError(f"a {kind or 'resource'} needs a resourceType and an id or url")
+        url, version = resource.get("url"), resource.get("version")
+        resource = {**resource, "id": self._free_id(kind, resource, url, version)}
+        blob = orjson.dumps(resource)
+        zipped = len(blob) > _COMPRESS_ABOVE
+        if zipped:
+            blob = zlib.compress(blob, 6)
+        if url:
+            self._db.execute(
+                "DELETE FROM resource WHERE type = ? AND url = ? AND version IS ?",
+                (kind, url, version),
+            )
+        self._db.execute(
+            "INSERT OR REPLACE INTO resource VALUES (?, ?, ?, ?, ?, ?)",
+            (kind, resource["id"], url, version, int(zipped), blob),
+        )
+
+    def _free_id(self, kind: str, resource: dict, url: str | None, version: str | None) -> str:
+        """The resource's id, unless another url|version holds it: then id-version."""
+        wanted = resource.get("id") or _slug(url or "")
+        row = self._db.execute(
+            "SELECT url, version FROM resource WHERE type = ? AND id = ?", (kind, wanted)
+        ).fetchone()
+        if row is None or row == (url, version):
+            return wanted
+        return _slug(f"{wanted}-{version or 'none'}")
+
+
+def _decode(zipped: int, blob: bytes) -> dict:
+    return orjson.loads(zlib.decompress(blob) if zipped else blob)
+
+
+def _slug(text: str) -> str:
+    """A valid FHIR id ([A-Za-z0-9.-]{1,64}) from any text."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", text.rstrip("/").rsplit("/", 1)[-1])[:64] or "x"

@@ -1,0 +1,532 @@
+"""R4 <-> R5 conversion at the edge: the engine speaks R5 only, /r4 clients speak 4.0.1.
+
+Everything that differs between the two versions for the resources we serve is declared
+in the tables below; the walkers apply them. `to_r5` is idempotent on R5 input (it only
+rewrites R4 shapes and the extensions `to_r4` wrote), so loaders may call it on any file.
+
+Mapping (R4 4.0.1  <->  R5 5.0.0):
+
+- R5-only elements (`R5_ONLY`: versionAlgorithm[x], copyrightLabel, effectivePeriod, topic,
+  ValueSet.scope, compose.property, expansion.next, expansion.property, contains.property,
+  designation.additionalUse, TerminologyCapabilities.codeSystem.content, ...)
+  <-> extension `http://hl7.org/fhir/5.0/StructureDefinition/extension-{Type}.{path}` on
+  the parent element; backbones become sub-extensions named by field.
+- ConceptMap.sourceUri / sourceCanonical / targetUri / targetCanonical
+  <-> sourceScopeUri / sourceScopeCanonical / targetScopeUri / targetScopeCanonical.
+- ConceptMap.identifier: one Identifier <-> a list (extra identifiers dropped in R4).
+- ConceptMap.group.source + sourceVersion (same for target) <-> group.source `url|version`.
+- ConceptMap target.equivalence <-> target.relationship (`_EQUIVALENCE`, `_RELATIONSHIP`);
+  an R4 code with no exact R5 twin (equal, subsumes, ...) is kept in the extension
+  `R4_EQUIVALENCE_EXT` so it survives a round trip.
+- ConceptMap target `[{equivalence: unmatched}]` without code <-> element.noMap = true.
+- ConceptMap dependsOn / product: property, system, value, display
+  <-> attribute, valueCoding (when a system is given) or valueString.
+- ConceptMap.group.unmapped: mode provided, url <-> mode use-source-code, otherMap.
+- OperationOutcome.issue.code: informational <- success.
+- CapabilityStatement.fhirVersion: 4.0.1 <-> 5.0.0.
+- Parameters `match` parts ($translate output): equivalence <-> relationship.
+- $translate inputs (to_r5 with operation="translate"): code, coding, codeableConcept,
+  source, target, targetsystem -> sourceCode, sourceCoding, sourceCodeableConcept,
+  sourceScope, targetScope, targetSystem (target* codes with reverse=true).
+- Bundle.entry.resource / response.outcome, Parameters.parameter(.part).resource and
+  contained resources are converted recursively.
+
+Lossy from R5 to R4 (dropped, not representable): ConceptMap.property, additionalAttribute,
+target.property, target.valueSet, unmapped.relationship/valueSet, Bundle.issues.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+
+R5_EXT = "http://hl7.org/fhir/5.0/StructureDefinition/extension-"
+R4_EQUIVALENCE_EXT = "http://hl7.org/fhir/4.0/StructureDefinition/extension-ConceptMap.group.element.target.equivalence"
+
+# R5 metadata elements missing in R4, shared by the canonical resources: name -> value type.
+_METADATA = {
+    "versionAlgorithm[x]": ("String", "Coding"),
+    "copyrightLabel": "String",
+    "approvalDate": "Date",
+    "lastReviewDate": "Date",
+    "effectivePeriod": "Period",
+    "topic": "CodeableConcept",
+    "author": "ContactDetail",
+    "editor": "ContactDetail",
+    "reviewer": "ContactDetail",
+    "endorser": "ContactDetail",
+    "relatedArtifact": "RelatedArtifact",
+}
+_CONTAINS_PROPERTY = {
+    "code": "Code",
+    "value[x]": ("Code", "Coding", "String", "Integer", "Boolean", "DateTime", "Decimal"),
+    "subProperty": {
+        "code": "Code",
+        "value[x]": ("Code", "Coding", "String", "Integer", "Boolean", "DateTime", "Decimal"),
+    },
+}
+# Element path (a `*` after a name means: also inside that element, recursively) -> type:
+# a FHIR datatype name, a tuple for a choice, or a dict for a backbone element.
+R5_ONLY: dict[str, dict[str, object]] = {
+    "CodeSystem": {
+        **_METADATA,
+        "concept*.designation.additionalUse": "Coding",
+    },
+    "ValueSet": {
+        **_METADATA,
+        "scope": {"inclusionCriteria": "String", "exclusionCriteria": "String"},
+        "compose.property": "String",
+        "compose.include.copyright": "String",
+        "compose.exclude.copyright": "String",
+        "compose.include.concept.designation.additionalUse": "Coding",
+        "expansion.next": "Uri",
+        "expansion.property": {"code": "Code", "uri": "Uri"},
+        "expansion.contains*.property": _CONTAINS_PROPERTY,
+        "expansion.contains*.designation.additionalUse": "Coding",
+    },
+    "ConceptMap": dict(_METADATA),
+    "CapabilityStatement": {
+        "versionAlgorithm[x]": ("String", "Coding"),
+        "copyrightLabel": "String",
+        "acceptLanguage": "Code",
+    },
+    "TerminologyCapabilities": {
+        "versionAlgorithm[x]": ("String", "Coding"),
+        "copyrightLabel": "String",
+        "codeSystem.content": "Code",
+    },
+}
+
+# R4 ConceptMap equivalence -> R5 relationship, and back (unmatched/disjoint have no match).
+_EQUIVALENCE = {
+    "relatedto": "related-to",
+    "equivalent": "equivalent",
+    "equal": "equivalent",
+    "wider": "source-is-narrower-than-target",
+    "subsumes": "source-is-narrower-than-target",
+    "narrower": "source-is-broader-than-target",
+    "specializes": "source-is-broader-than-target",
+    "inexact": "related-to",
+    "unmatched": "not-related-to",
+    "disjoint": "not-related-to",
+}
+_RELATIONSHIP = {
+    "related-to": "relatedto",
+    "equivalent": "equivalent",
+    "source-is-narrower-than-target": "wider",
+    "source-is-broader-than-target": "narrower",
+    "not-related-to": "disjoint",
+}
+# $translate inputs: R4 name -> R5 name (forward), and with reverse=true.
+_TRANSLATE_IN = {
+    "code": "sourceCode",
+    "coding": "sourceCoding",
+    "codeableConcept": "sourceCodeableConcept",
+    "source": "sourceScope",
+    "target": "targetScope",
+    "targetsystem": "targetSystem",
+}
+_TRANSLATE_REVERSE = {
+    "code": "targetCode",
+    "coding": "targetCoding",
+    "codeableConcept": "targetCodeableConcept",
+}
+FHIR_VERSION = {"r4": "4.0.1", "r5": "5.0.0"}
+
+Converter = Callable[[dict], None]
+
+
+def to_r4(resource: dict) -> dict:
+    """The R4 form of an R5 resource: a converted copy, or the input itself when nothing
+    differs (the hot path: most operation outputs are the same in both versions), so
+    callers must not mutate the result."""
+    if not _differs(resource):
+        return resource
+    result = copy.deepcopy(resource)
+    _convert(result, _R4)
+    return result
+
+
+def to_r5(resource: dict, operation: str | None = None, in_place: bool = False) -> dict:
+    """The R5 form of an R4 (or already R5) resource; a copy unless in_place (request
+    bodies, parsed for this request only, need no copy).
+
+    With operation="translate", a Parameters resource's R4 `$translate` inputs are renamed.
+    """
+    result = resource if in_place else copy.deepcopy(resource)
+    _convert(result, _R5)
+    if operation == "translate" and result.get("resourceType") == "Parameters":
+        _translate_inputs_to_r5(result)
+    return result
+
+
+def is_r4(resource: dict) -> bool:
+    """True when a resource (or a Bundle entry) shows an R4-only shape; R5 otherwise."""
+    kind = resource.get("resourceType")
+    if kind == "Bundle":
+        return any(is_r4(e.get("resource") or {}) for e in resource.get("entry", []))
+    if kind == "ConceptMap":
+        if any(k in resource for k in ("sourceUri", "sourceCanonical", "targetUri")):
+            return True
+        groups = resource.get("group", [])
+        return any(
+            "equivalence" in t or "sourceVersion" in g or "targetVersion" in g
+            for g in groups
+            for e in g.get("element", [])
+            for t in e.get("target", [])
+        )
+    return str(resource.get("fhirVersion", "")).startswith("4.")
+
+
+# --- the walkers -------------------------------------------------------------------------
+
+
+def _convert(resource: dict, table: dict[str, Converter]) -> None:
+    """Convert one resource in place, then every resource nested in it."""
+    kind = resource.get("resourceType")
+    for step in (_SPECIFIC[table is _R4].get(kind), table.get(kind)):
+        if step:
+            step(resource)
+    for nested in _nested(resource):
+        _convert(nested, table)
+
+
+def _nested(resource: dict) -> Iterator[dict]:
+    kind = resource.get("resourceType")
+    if kind == "Bundle":
+        for entry in resource.get("entry", []):
+            yield from (x for x in (entry.get("resource"),) if isinstance(x, dict))
+            outcome = entry.get("response", {}).get("outcome")
+            if isinstance(outcome, dict):
+                yield outcome
+    elif kind == "Parameters":
+        yield from _parameter_resources(resource.get("parameter", []))
+    yield from resource.get("contained", [])
+
+
+def _parameter_resources(parameters: list[dict]) -> Iterator[dict]:
+    for parameter in parameters:
+        if isinstance(parameter.get("resource"), dict):
+            yield parameter["resource"]
+        yield from _parameter_resources(parameter.get("part", []))
+
+
+def _parents(node: dict, steps: list[str]) -> Iterator[dict]:
+    """The objects at the end of a dotted path; `name*` also descends name recursively."""
+    if not steps:
+        yield node
+        return
+    name, recursive = steps[0].rstrip("*"), steps[0].endswith("*")
+    children = node.get(name)
+    for child in children if isinstance(children, list) else [children]:
+        if isinstance(child, dict):
+            yield from _parents(child, steps[1:])
+            if recursive:
+                yield from _parents(child, steps)
+
+
+def _element_keys(node: dict, name: str, kind: object) -> list[tuple[str, str]]:
+    """(json key, value type) of an element present in node; choices give value[x] keys."""
+    if name.endswith("[x]"):
+        stem = name[:-3]
+        return [(stem + t, t) for t in kind if stem + t in node]  # type: ignore[union-attr]
+    return [(name, kind)] if name in node else []  # type: ignore[list-item]
+
+
+def _to_extension(url: str, value: object, kind: object) -> dict:
+    """One R5 element value as an extension (complex backbones as sub-extensions)."""
+    if isinstance(kind, dict):
+        return {"url": url, "extension": _sub_extensions(value, kind)}  # type: ignore[arg-type]
+    return {"url": url, f"value{kind}": value}
+
+
+def _sub_extensions(value: dict, spec: dict) -> list[dict]:
+    result = []
+    for name, kind in spec.items():
+        for key, type_ in _element_keys(value, name, kind):
+            for item in _as_list(value[key]):
+                result.append(_to_extension(name.removesuffix("[x]"), item, type_))
+    return result
+
+
+def _from_extension(extension: dict, kind: object) -> tuple[str, object]:
+    """The (value type, value) an extension written by _to_extension holds."""
+    if isinstance(kind, dict):
+        return "", _from_sub_extensions(extension.get("extension", []), kind)
+    for key, value in extension.items():
+        if key.startswith("value"):
+            return key[5:], value
+    return "", None
+
+
+def _from_sub_extensions(extensions: list[dict], spec: dict) -> dict:
+    result: dict = {}
+    for name, kind in spec.items():
+        stem = name.removesuffix("[x]")
+        for ext in (e for e in extensions if e.get("url") == stem):
+            type_, value = _from_extension(ext, kind)
+            key = stem + type_ if name.endswith("[x]") else stem
+            if isinstance(kind, dict):
+                result.setdefault(key, []).append(value)
+            else:
+                result[key] = value
+    return result
+
+
+def _as_list(value: object) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _r5_only_to_r4(resource: dict) -> None:
+    for path, kind in R5_ONLY.get(resource["resourceType"], {}).items():
+        steps = path.split(".")
+        url = R5_EXT + resource["resourceType"] + "." + path.replace("*", "").removesuffix("[x]")
+        for parent in _parents(resource, steps[:-1]):
+            for key, type_ in _element_keys(parent, steps[-1].rstrip("*"), kind):
+                values = _as_list(parent.pop(key))
+                extensions = [_to_extension(url, v, type_) for v in values]
+                parent.setdefault("extension", []).extend(extensions)
+
+
+def _r5_only_to_r5(resource: dict) -> None:
+    for path, kind in R5_ONLY.get(resource["resourceType"], {}).items():
+        steps = path.split(".")
+        name = steps[-1].removesuffix("[x]")
+        url = R5_EXT + resource["resourceType"] + "." + path.replace("*", "").removesuffix("[x]")
+        for parent in _parents(resource, steps[:-1]):
+            mine = [e for e in parent.get("extension", []) if e.get("url") == url]
+            if not mine:
+                continue
+            parent["extension"] = [e for e in parent["extension"] if e.get("url") != url]
+            if not parent["extension"]:
+                del parent["extension"]
+            for ext in mine:
+                type_, value = _from_extension(ext, kind)
+                key = name + type_ if path.endswith("[x]") else name
+                if _repeats(path):
+                    parent.setdefault(key, []).append(value)
+                else:
+                    parent[key] = value
+
+
+_SINGLE = {"versionAlgorithm[x]", "copyrightLabel", "approvalDate", "lastReviewDate"}
+_SINGLE |= {"effectivePeriod", "scope", "expansion.next", "codeSystem.content"}
+_SINGLE |= {"compose.include.copyright", "compose.exclude.copyright"}
+
+
+def _repeats(path: str) -> bool:
+    return path not in _SINGLE
+
+
+# --- resource-specific rules ---------------------------------------------------------------
+
+
+def _concept_map_to_r5(cm: dict) -> None:
+    for r4, r5 in (("source", "sourceScope"), ("target", "targetScope")):
+        for suffix in ("Uri", "Canonical"):
+            if r4 + suffix in cm:
+                cm[r5 + suffix] = cm.pop(r4 + suffix)
+    if isinstance(cm.get("identifier"), dict):
+        cm["identifier"] = [cm["identifier"]]
+    for group in cm.get("group", []):
+        for end in ("source", "target"):
+            version = group.pop(end + "Version", None)
+            if version and end in group:
+                group[end] += "|" + version
+        for element in group.get("element", []):
+            _element_to_r5(element)
+        unmapped = group.get("unmapped")
+        if unmapped:
+            if unmapped.get("mode") == "provided":
+                unmapped["mode"] = "use-source-code"
+            if "url" in unmapped:
+                unmapped["otherMap"] = unmapped.pop("url")
+
+
+def _element_to_r5(element: dict) -> None:
+    targets = []
+    for target in element.get("target", []):
+        equivalence = target.pop("equivalence", None)
+        if equivalence == "unmatched" and "code" not in target:
+            element["noMap"] = True
+            continue
+        if equivalence:
+            target["relationship"] = _EQUIVALENCE.get(equivalence, "related-to")
+            if _RELATIONSHIP.get(target["relationship"]) != equivalence:
+                ext = {"url": R4_EQUIVALENCE_EXT, "valueCode": equivalence}
+                target.setdefault("extension", []).append(ext)
+        for key in ("dependsOn", "product"):
+            target[key] = [_depends_to_r5(d) for d in target.get(key, [])] or None
+            if target[key] is None:
+                del target[key]
+        targets.append(target)
+    if "target" in element:
+        element["target"] = targets
+        if not targets:
+            del element["target"]
+
+
+def _depends_to_r5(depends: dict) -> dict:
+    if "attribute" in depends:
+        return depends
+    result = {"attribute": depends.get("property", "")}
+    if "system" in depends:
+        coding = {"system": depends["system"], "code": depends.get("value")}
+        if "display" in depends:
+            coding["display"] = depends["display"]
+        result["valueCoding"] = coding
+    elif "value" in depends:
+        result["valueString"] = depends["value"]
+    return result
+
+
+def _concept_map_to_r4(cm: dict) -> None:
+    for r5, r4 in (("sourceScope", "source"), ("targetScope", "target")):
+        for suffix in ("Uri", "Canonical"):
+            if r5 + suffix in cm:
+                cm[r4 + suffix] = cm.pop(r5 + suffix)
+    if isinstance(cm.get("identifier"), list):
+        cm["identifier"] = cm["identifier"][0] if cm["identifier"] else None
+        if cm["identifier"] is None:
+            del cm["identifier"]
+    for key in ("property", "additionalAttribute"):
+        cm.pop(key, None)
+    for group in cm.get("group", []):
+        for end in ("source", "target"):
+            url, bar, version = group.get(end, "").partition("|")
+            if bar:
+                group[end], group[end + "Version"] = url, version
+        for element in group.get("element", []):
+            _element_to_r4(element)
+        unmapped = group.get("unmapped")
+        if unmapped:
+            if unmapped.get("mode") == "use-source-code":
+                unmapped["mode"] = "provided"
+            if "otherMap" in unmapped:
+                unmapped["url"] = unmapped.pop("otherMap")
+            for key in ("relationship", "valueSet"):
+                unmapped.pop(key, None)
+
+
+def _element_to_r4(element: dict) -> None:
+    element.pop("valueSet", None)
+    if element.pop("noMap", False):
+        element["target"] = [{"equivalence": "unmatched"}]
+        return
+    for target in element.get("target", []):
+        relationship = target.pop("relationship", None)
+        kept = [e for e in target.get("extension", []) if e.get("url") == R4_EQUIVALENCE_EXT]
+        if kept:
+            target["extension"] = [e for e in target["extension"] if e not in kept]
+            if not target["extension"]:
+                del target["extension"]
+        target["equivalence"] = (
+            kept[0]["valueCode"] if kept else _RELATIONSHIP.get(relationship, "relatedto")
+        )
+        for key in ("property", "valueSet"):
+            target.pop(key, None)
+        for key in ("dependsOn", "product"):
+            if key in target:
+                target[key] = [_depends_to_r4(d) for d in target[key]]
+
+
+def _depends_to_r4(depends: dict) -> dict:
+    result = {"property": depends.get("attribute", "")}
+    if "valueCoding" in depends:
+        coding = depends["valueCoding"]
+        result.update(system=coding.get("system"), value=coding.get("code"))
+        if "display" in coding:
+            result["display"] = coding["display"]
+        return {k: v for k, v in result.items() if v is not None}
+    for key, value in depends.items():
+        if key.startswith("value"):
+            result["value"] = str(value).lower() if isinstance(value, bool) else str(value)
+    return result
+
+
+def _outcome_to_r4(outcome: dict) -> None:
+    for issue in outcome.get("issue", []):
+        if issue.get("code") == "success":
+            issue["code"] = "informational"
+
+
+def _capability_to_r4(resource: dict) -> None:
+    if str(resource.get("fhirVersion", "")).startswith("5."):
+        resource["fhirVersion"] = FHIR_VERSION["r4"]
+
+
+def _capability_to_r5(resource: dict) -> None:
+    if str(resource.get("fhirVersion", "")).startswith("4."):
+        resource["fhirVersion"] = FHIR_VERSION["r5"]
+
+
+def _parameters_to_r4(parameters: dict) -> None:
+    for parameter in parameters.get("parameter", []):
+        if parameter.get("name") != "match":
+            continue
+        for part in parameter.get("part", []):
+            if part.get("name") == "relationship":
+                part["name"] = "equivalence"
+                part["valueCode"] = _RELATIONSHIP.get(part.get("valueCode"), "relatedto")
+
+
+def _parameters_to_r5(parameters: dict) -> None:
+    for parameter in parameters.get("parameter", []):
+        if parameter.get("name") != "match":
+            continue
+        for part in parameter.get("part", []):
+            if part.get("name") == "equivalence":
+                part["name"] = "relationship"
+                part["valueCode"] = _EQUIVALENCE.get(part.get("valueCode"), "related-to")
+
+
+def _translate_inputs_to_r5(parameters: dict) -> None:
+    items = parameters.get("parameter", [])
+    reverse = any(p.get("name") == "reverse" and p.get("valueBoolean") for p in items)
+    names = {**_TRANSLATE_IN, **(_TRANSLATE_REVERSE if reverse else {})}
+    for parameter in items:
+        parameter["name"] = names.get(parameter.get("name"), parameter.get("name"))
+    parameters["parameter"] = [p for p in items if p.get("name") != "reverse"]
+
+
+def _bundle_to_r4(bundle: dict) -> None:
+    bundle.pop("issues", None)
+
+
+def _differs(resource: dict) -> bool:
+    """Whether the R4 form of a resource differs from its R5 form (a cheap walk, no copy)."""
+    kind = resource.get("resourceType")
+    if kind in ("ConceptMap", "CapabilityStatement", "Bundle"):
+        return True
+    if kind == "OperationOutcome":
+        return any(i.get("code") == "success" for i in resource.get("issue", []))
+    params = resource.get("parameter", []) if kind == "Parameters" else []
+    if any(p.get("name") == "match" for p in params):
+        return True
+    for path, spec in R5_ONLY.get(kind, {}).items():
+        steps = path.split(".")
+        name = steps[-1].rstrip("*")
+        if any(_element_keys(p, name, spec) for p in _parents(resource, steps[:-1])):
+            return True
+    return any(_differs(nested) for nested in _nested(resource))
+
+
+# Generic R5-only handling per direction, then the resource-specific rule.
+_R4: dict[str, Converter] = {kind: _r5_only_to_r4 for kind in R5_ONLY}
+_R5: dict[str, Converter] = {kind: _r5_only_to_r5 for kind in R5_ONLY}
+_SPECIFIC: dict[bool, dict[str, Converter]] = {
+    True: {  # towards R4
+        "ConceptMap": _concept_map_to_r4,
+        "OperationOutcome": _outcome_to_r4,
+        "CapabilityStatement": _capability_to_r4,
+        "TerminologyCapabilities": _capability_to_r4,
+        "Parameters": _parameters_to_r4,
+        "Bundle": _bundle_to_r4,
+    },
+    False: {  # towards R5
+        "ConceptMap": _concept_map_to_r5,
+        "CapabilityStatement": _capability_to_r5,
+        "TerminologyCapabilities": _capability_to_r5,
+        "Parameters": _parameters_to_r5,
+    },
+}

@@ -1,0 +1,47 @@
+"""Dev tool: run the Engine directly over the tx-ecosystem general suites and report pass
+counts per suite. Suites listed in REQUIRED must pass completely."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+
+import pytest
+
+from tests.conftest import shared_file
+from tests.engine import txsuite
+
+REQUIRED: dict[str, int] = {}
+
+
+def _results(only: set[str] | None = None) -> tuple[Counter, Counter, list[str]]:
+    root = shared_file("tx-ecosystem/test-cases.json").parent
+    externals = txsuite.load(root / "messages-tx.fhir.org.json")
+    passed, total, failures = Counter(), Counter(), []
+    for case in txsuite.cases(root, only):
+        try:
+            diff = txsuite.run_case(root, case, externals)
+        except Exception as error:  # noqa: BLE001 - a dev report, not a product path
+            diff = f"exception {type(error).__name__}: {error}"
+        total[case.suite] += 1
+        if diff is None:
+            passed[case.suite] += 1
+        else:
+            failures.append(f"{case.suite}/{case.name}: {diff}")
+    return passed, total, failures
+
+
+def test_suites_pass_counts() -> None:
+    only = set(os.environ["TX_SUITES"].split(",")) if os.environ.get("TX_SUITES") else None
+    passed, total, failures = _results(only)
+    report = {s: f"{passed[s]}/{total[s]}" for s in total}
+    print(json.dumps(report, indent=1))
+    if os.environ.get("TX_VERBOSE"):
+        print("\n".join(failures))
+    broken = {s: report[s] for s in REQUIRED if s in total and passed[s] < REQUIRED[s]}
+    assert not broken, (broken, [f for f in failures if f.split("/")[0] in broken])
+
+
+if __name__ == "__main__":
+    pytest.main([__file__, "-s"])

@@ -1,0 +1,206 @@
+"""A small dev harness over the tx-ecosystem suites: build each request, run the Engine
+directly, compare with the expected file (placeholder-aware). Not the product runner."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from terminology.engine import Engine, OperationRequest
+from terminology.outcome import TerminologyError
+
+OPERATIONS = {
+    "expand": ("expand", "ValueSet"),
+    "validate-code": ("validate-code", "ValueSet"),
+    "cs-validate-code": ("validate-code", "CodeSystem"),
+    "lookup": ("lookup", "CodeSystem"),
+    "translate": ("translate", "ConceptMap"),
+    "batch-validate": ("batch-validate-code", "ValueSet"),
+}
+SCRUB = {"meta", "text", "diagnostics"}
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8-sig"))
+
+
+@dataclass
+class Case:
+    suite: str
+    name: str
+    test: dict
+    setup: list[str]
+
+
+def cases(root: Path, suites: set[str] | None = None) -> list[Case]:
+    """Tests of the general mode (and no test-level mode), optionally limited to suites."""
+    manifest = load(root / "test-cases.json")
+    out = []
+    for suite in manifest["suites"]:
+        if suite.get("mode") != "general" or (suites and suite["name"] not in suites):
+            continue
+        for test in suite["tests"]:
+            if test.get("mode") or test["operation"] not in OPERATIONS:
+                continue
+            out.append(Case(suite["name"], test["name"], test, suite.get("setup", [])))
+    return out
+
+
+def run_case(root: Path, case: Case, externals: dict) -> str | None:
+    """Run one test; None when it passes, else the first difference."""
+    test = case.test
+    params = load(root / test["request"])
+    params.setdefault("parameter", [])
+    profile = load(root / test.get("profile", "parameters-default.json"))
+    params["parameter"] += profile.get("parameter", [])
+    for name in case.setup:
+        params["parameter"].append({"name": "tx-resource", "resource": load(root / name)})
+    operation, rtype = OPERATIONS[test["operation"]]
+    engine = Engine([])
+    request = OperationRequest(operation, rtype, params, languages=test.get("Accept-Language"))
+    status = 200
+    try:
+        actual = engine.run(request)
+    except TerminologyError as error:
+        status, actual = error.status, error.outcome
+    expected_code = test.get("http-code", "2xx")
+    if str(status)[0] != expected_code[0]:
+        return f"http {status} != {expected_code}: {json.dumps(actual)[:600]}"
+    rfile = test.get("response:flat", test["response"])
+    if not (root / rfile).exists():
+        rfile = test["response"]
+    expected = load(root / rfile)
+    ext = externals.get(rfile, {})
+    return compare(normalise(expected), normalise(scrub(actual)), "", ext)
+
+
+def scrub(value):
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if key in SCRUB and (key != "text" or isinstance(item, dict)):
+                continue
+            out[key] = scrub(item)
+        return out
+    if isinstance(value, list):
+        return [scrub(item) for item in value]
+    return value
+
+
+def _issue_key(issue: dict) -> tuple:
+    return (
+        issue.get("severity", ""),
+        issue.get("code", ""),
+        ",".join(issue.get("expression", [])),
+        issue.get("details", {}).get("text", ""),
+    )
+
+
+def _parameter_key(parameter: dict) -> tuple:
+    if parameter.get("name") != "property":
+        return (parameter.get("name", ""), "")
+    code = next((p.get("valueCode", "") for p in parameter.get("part", []) if p.get("name") == "code"), "")
+    return ("property", code)
+
+
+def _part_key(part: dict) -> tuple:
+    return (part.get("name", ""), json.dumps({k: v for k, v in part.items() if k != "name"}))
+
+
+def normalise(value):
+    """Sort the arrays the official runner sorts and split messages."""
+    if isinstance(value, list):
+        return [normalise(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: normalise(v) for k, v in value.items()}
+    if out.get("resourceType") == "Parameters" and "parameter" in out:
+        out["parameter"] = sorted(out["parameter"], key=_parameter_key)
+        for p in out["parameter"]:
+            if p.get("name") == "message" and "valueString" in p and "$" not in p["valueString"]:
+                p["valueString"] = "; ".join(sorted(p["valueString"].split("; ")))
+    if out.get("resourceType") == "OperationOutcome" and "issue" in out:
+        out["issue"] = sorted(out["issue"], key=_issue_key)
+    if "contains" in out:
+        out["contains"] = sorted(out["contains"], key=lambda c: c.get("code", ""))
+    if out.get("name") == "property" and "part" in out:
+        out["part"] = sorted(out["part"], key=_part_key)
+    return out
+
+
+def _optional(value) -> bool:
+    return isinstance(value, dict) and bool(value.get("$optional$"))
+
+
+def compare(expected, actual, path: str, ext: dict) -> str | None:
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return f"{path}: expected object, got {actual!r}"[:400]
+        allowed = set(expected.get("$optional-properties$", [])) | {"location"}
+        for key in actual:
+            if key not in expected and key not in allowed:
+                return f"{path}.{key}: unexpected {json.dumps(actual[key])[:300]}"
+        for key, value in expected.items():
+            if key.startswith("$") and key.endswith("$"):
+                continue
+            if key not in actual:
+                if _optional(value) or key in allowed:
+                    continue
+                if isinstance(value, list) and all(_optional(v) for v in value):
+                    continue
+                return f"{path}.{key}: missing (expected {json.dumps(value)[:200]})"
+            diff = compare(value, actual[key], f"{path}.{key}", ext)
+            if diff:
+                return diff
+        return None
+    if isinstance(expected, list):
+        if not isinstance(actual, list):
+            return f"{path}: expected array"
+        i = 0
+        for j, item in enumerate(expected):
+            if i < len(actual) and compare(item, actual[i], "", ext) is None:
+                i += 1
+                continue
+            if _optional(item):
+                continue
+            if i >= len(actual):
+                return f"{path}[{j}]: missing {json.dumps(item)[:300]}"
+            return compare(item, actual[i], f"{path}[{i}]", ext)
+        if i < len(actual):
+            return f"{path}[{i}]: unexpected {json.dumps(actual[i])[:300]}"
+        return None
+    if isinstance(expected, str) and expected.startswith("$") and expected.endswith("$"):
+        return _placeholder(expected, actual, path, ext)
+    if expected != actual:
+        return f"{path}: expected {expected!r}, got {actual!r}"[:600]
+    return None
+
+
+def _placeholder(expected: str, actual, path: str, ext: dict) -> str | None:
+    body = expected[1:-1]
+    ok = True
+    if body.startswith("external:"):
+        key = body.split(":")[1]
+        if key in ext:
+            want = ext[key]
+            if "; " in want and isinstance(actual, str):
+                want = "; ".join(sorted(want.split("; ")))
+            ok = actual == want
+            expected = want
+        else:
+            ok = all(f in str(actual) for f in body.split(":")[2:] if f)
+    elif body.startswith("choice:"):
+        ok = actual in body[7:].split("|")
+    elif body.startswith("fragments:"):
+        ok = all(f in str(actual) for f in body[10:].split("|"))
+    elif body == "uuid":
+        ok = isinstance(actual, str) and re.fullmatch(r"urn:uuid:[0-9a-f-]{36}", actual) is not None
+    elif body == "instant":
+        ok = isinstance(actual, str) and re.match(r"\d{4}-\d\d-\d\dT", actual) is not None
+    elif body in ("", "string", "id", "token", "url", "date", "semver", "version"):
+        ok = isinstance(actual, str)
+    if ok:
+        return None
+    return f"{path}: expected {expected!r}, got {actual!r}"[:600]
