@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,37 @@ def tree_memory(pid: int) -> Memory:
     rss = sum(_kb(Path(f"/proc/{p}/status"), "VmRSS:") for p in pids)
     pss = sum(_kb(Path(f"/proc/{p}/smaps_rollup"), "Pss:") for p in pids)
     return Memory(len(pids), round(rss / 1024, 1), round(pss / 1024, 1))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by ``pid`` and its descendants."""
+    ticks = 0
+    for p in descendants(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(
+    pid: int, timeout_s: float = 30.0, window_s: float = 0.25, busy: float = 0.05
+) -> float:
+    """Wait until the tree uses under ``busy`` of a core over a window; seconds waited.
+
+    After wrk stops, a slow server still works through the requests already queued; the
+    next measurement must not start before it is done.
+    """
+    start = time.perf_counter()
+    before = cpu_seconds(pid)
+    while time.perf_counter() - start < timeout_s:
+        time.sleep(window_s)
+        now = cpu_seconds(pid)
+        if now - before < busy * window_s:
+            break
+        before = now
+    return round(time.perf_counter() - start, 2)
 
 
 class PeakSampler:

@@ -91,14 +91,38 @@ def scenario_table(results: dict) -> str:
         if s.get("skip"):
             lines.append(f"| {s['id']} | {s['title']} | skipped: {s['skip'][:160]} ||||||||| ")
             continue
-        one, fifty = s["ours_1"], s["ours_50"]
+        one, fifty = s["ours_1"], s["ours_50"] or {}
+        rps = fifty.get("rps")
         lines.append(
             f"| {s['id']} | {s['title']} | {_f(one['p50_ms'])} | {_f(one['p95_ms'])} "
-            f"| {_f(one['p99_ms'])} | {_f(fifty['rps'], 0)} | {_f(fifty['rps'] / cores, 0)} "
+            f"| {_f(one['p99_ms'])} | {_f(rps, 0)} | {_f(rps and rps / cores, 0)} "
             f"| {_f(s['ratio_fastapi'])} | {_f(s['ratio_asgi'])} | {s['errors']} "
             f"| {s['verify']['mean_bytes']:,} |"
         )
     return "\n".join(lines)
+
+
+def scenario_notes(results: dict) -> str:
+    """What a row of the table cannot say: slow runs, wrong sampled answers, long drains."""
+    out = []
+    for s in results["scenarios"]:
+        if s.get("skip"):
+            continue
+        if s.get("note"):
+            out.append(f"- {s['id']}: {s['note']}")
+        v = s["verify"]
+        if v["wrong"]:
+            out.append(
+                f"- {s['id']}: {v['wrong']} of {v['sampled']} sampled answers were wrong, "
+                f"e.g. {v['first_problem'][:200]}"
+            )
+        slow = {k: t for k, t in s.get("drain_s", {}).items() if t >= 1.0}
+        if slow:
+            shown = ", ".join(f"{k} {t:g} s" for k, t in slow.items())
+            out.append(f"- {s['id']}: after wrk stopped, the server was busy for: {shown}")
+        if s.get("ceiling_errors"):
+            out.append(f"- {s['id']}: the ceilings had {s['ceiling_errors']} errors")
+    return "\n".join(out)
 
 
 def once_lines(results: dict) -> str:
@@ -135,10 +159,9 @@ def once_lines(results: dict) -> str:
         ("lookup_one_by_one", "in-process CodeSystem/$lookup, one code per call"),
     ):
         r = inproc.get(key) or {}
-        shown = (
-            r.get("error")
-            or f"**{_f(r.get('units_per_s'), 0)} codes/s** "
-            f"({_f(r.get('per_call_ms'), 4)} ms per call)"
+        shown = r.get("error") or (
+            f"**{_f(r.get('units_per_s'), 0)} codes/s** ({_f(r.get('per_unit_us'), 1)} µs per "
+            f"code; first call {_f(r.get('first_call_ms'), 1)} ms)"
         )
         out.append(f"- {label}: {shown}")
     if inproc.get("error"):
@@ -166,6 +189,8 @@ random request from a pool of real ones per call. Load average at start {m["load
 at end {results.get("loadavg_end")}.
 
 {scenario_table(results)}
+
+{scenario_notes(results)}
 
 `× FastAPI` / `× ASGI`: our rps at {st["connections"]} clients over the ceiling's rps for the \
 same bytes. `errors`: socket errors + answers of the wrong class (a non-2xx where a 2xx is \

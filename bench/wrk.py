@@ -46,10 +46,10 @@ class WrkResult:
     duration_s: float
     requests: int
     rps: float
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    max_ms: float
+    p50_ms: float | None  # None when no request completed
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
     non_2xx: int
     socket_errors: int  # connect + read + write + timeout
 
@@ -90,15 +90,19 @@ def run_wrk(
 def _parse(raw: dict, connections: int) -> WrkResult:
     duration_s = raw["duration_us"] / 1e6
     errors = raw["errors"]
+
+    def ms(key: str) -> float | None:
+        return raw[key] / 1000 if raw["requests"] else None
+
     return WrkResult(
         connections=connections,
         duration_s=round(duration_s, 3),
         requests=raw["requests"],
         rps=round(raw["requests"] / duration_s, 1) if duration_s else 0.0,
-        p50_ms=raw["p50_us"] / 1000,
-        p95_ms=raw["p95_us"] / 1000,
-        p99_ms=raw["p99_us"] / 1000,
-        max_ms=raw["max_us"] / 1000,
+        p50_ms=ms("p50_us"),
+        p95_ms=ms("p95_us"),
+        p99_ms=ms("p99_us"),
+        max_ms=ms("max_us"),
         non_2xx=errors["status"],
         socket_errors=errors["connect"] + errors["read"] + errors["write"] + errors["timeout"],
     )

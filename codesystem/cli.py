@@ -18,6 +18,12 @@ from .fhir import FHIR_VERSIONS, to_fhir
 from .reader import read_release
 
 
+def _check_fhir_version(value: str) -> str:
+    if value not in FHIR_VERSIONS:
+        raise typer.BadParameter(f"must be one of {', '.join(FHIR_VERSIONS)}")
+    return value
+
+
 def convert(
     release: Annotated[
         Path, typer.Argument(help="CMS release: the zip as published, or its .txt/.xlsx/.xls")
@@ -45,10 +51,10 @@ def convert(
     typer.echo(f"{output}: HCPCS {hcpcs.version}, {len(hcpcs.concepts)} concepts ({fhir_version})")
 
 
-def _check_fhir_version(value: str) -> str:
-    if value not in FHIR_VERSIONS:
-        raise typer.BadParameter(f"must be one of {', '.join(FHIR_VERSIONS)}")
-    return value
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -58,6 +64,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
+        os.chmod(temp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual mode
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

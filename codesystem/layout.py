@@ -130,7 +130,11 @@ class Layout:
         return next(i for i in self.items if i.name == name)
 
     def role(self, role: str) -> Item:
-        return next(i for i in self.items if i.role == role)
+        return self._roles[role]
+
+    @cached_property
+    def _roles(self) -> dict[str, Item]:
+        return {i.role: i for i in reversed(self.items) if i.role}
 
     def property(self, code: str) -> Property:
         return next(p for p in self.properties if p.code == code)
@@ -138,7 +142,7 @@ class Layout:
     @cached_property
     def data_items(self) -> tuple[Item, ...]:
         """Items read from a record (not fillers or redefinitions)."""
-        return tuple(i for i in self.items if i.role not in ("filler", "redefines"))
+        return tuple(i for i in self.items if i.role != "filler" and not i.redefines)
 
     def line_items(self, first: bool) -> tuple[Item, ...]:
         """Items a first line carries (all), or a continuation line (code, SEQNUM, RECID, text)."""

@@ -217,12 +217,13 @@ def _processing_notes(text: str | None) -> dict[str, str]:
 
 def _lines(source: _Source) -> Iterator[_Line]:
     suffix = Path(source.data_name).suffix.lower()
-    if not source.payload.strip():
+    payload = source.payload.removeprefix(b"\xef\xbb\xbf")  # a BOM would hide line 1
+    if not payload.strip():
         raise ReleaseError(source.name, "the file is empty")
     if suffix == ".txt":
-        return _text_lines(source.payload.decode("latin-1"), source.name)
+        return _text_lines(payload.decode("latin-1"), source.name)
     rows = _xlsx_rows if suffix == ".xlsx" else _xls_rows
-    return _sheet_lines(rows(source.payload, source.name), source.name)
+    return _sheet_lines(rows(payload, source.name), source.name)
 
 
 def _text_lines(text: str, file: str) -> Iterator[_Line]:
@@ -351,6 +352,7 @@ def _sheet_lines(rows: Iterable[tuple], file: str) -> Iterator[_Line]:
     """Rows after CMS's header row (HCPC, SEQNUM, ...) as lines keyed by column name."""
     layout = load_layout()
     widths = {c: i.length for i in layout.data_items for c in i.columns}
+    code, recid, seq = (layout.role(r).name for r in ("code", "record-type", "sequence"))
     header: dict[str, int] | None = None
     for number, row in enumerate(rows, start=1):
         cells = [_cell(v, 0) for v in row]
@@ -360,8 +362,8 @@ def _sheet_lines(rows: Iterable[tuple], file: str) -> Iterator[_Line]:
         if not any(c.strip() for c in cells):
             continue
         fields = {c: _cell(row[i], widths[c]) if i < len(row) else "" for c, i in header.items()}
-        fields["HCPC"] = fields["HCPC"].rjust(widths["HCPC"])
-        _check_record_type(fields["RECID"], fields["SEQNUM"], number, file, layout)
+        fields[code] = fields[code].rjust(widths[code])  # Excel may drop a modifier's blanks
+        _check_record_type(fields[recid], fields[seq], number, file, layout)
         yield _Line(number, fields)
     if header is None:
         raise ReleaseError(file, "not an HCPCS Level II sheet: no header row (HCPC, SEQNUM, ...)")
@@ -452,7 +454,7 @@ def _code_of(line: _Line, kind: str, file: str, layout: Layout) -> str:
     if kind == "procedure":
         code, pattern = raw, _PROCEDURE_CODE
     else:
-        filler, modifier = (layout.item(n) for n in ("FILLER", "MODIFIER"))
+        filler, modifier = layout.role("modifier-filler"), layout.role("modifier")
         offset = code_item.start
         code = raw[modifier.start - offset : modifier.end - offset + 1]
         pattern = _MODIFIER_CODE if not raw[filler.start - offset : filler.end].strip() else None
@@ -476,6 +478,8 @@ class _Builder:
         self.layout = load_layout()
         self.unknown: dict[tuple[str, str], list[int]] = {}
         self.items = [i for i in self.layout.data_items if i.property]
+        self.codings: dict[tuple[str, str], Coding] = {}  # shared: frozen, and far fewer
+        self.dates: dict[str, date] = {}
 
     def concept(self, raw: _Code) -> Concept:
         parts = (text.strip() for _, text in sorted(raw.parts))
@@ -505,24 +509,33 @@ class _Builder:
         return text
 
     def _date(self, text: str, column: str, line: int) -> date:
+        if known := self.dates.get(text):
+            return known
         try:
             if _DATE.match(text):
-                return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+                parsed = self.dates[text] = date(int(text[:4]), int(text[4:6]), int(text[6:]))
+                return parsed
         except ValueError:
             pass
         raise ReleaseError(self.file, f"{text!r} is not a date (YYYYMMDD)", line=line, field=column)
 
     def _coding(self, table_id: str, code: str, line: int) -> Coding:
+        coding = self.codings.get((table_id, code))
+        if coding is None:
+            coding = self.codings[table_id, code] = self._new_coding(table_id, code)
+        if coding.display is None:
+            table = self.layout.tables[table_id]
+            key = (table_id, "") if table.from_release and not self.has_notes else (table_id, code)
+            self.unknown.setdefault(key, []).append(line)
+        return coding
+
+    def _new_coding(self, table_id: str, code: str) -> Coding:
         table = self.layout.tables[table_id]
-        key = (table_id, code)
         if table.from_release:
             display = self.notes.get(code)
-            key = key if self.has_notes else (table_id, "")
         else:
             entry = table.concepts.get(code)
             display = entry.display if entry else None
-        if display is None:
-            self.unknown.setdefault(key, []).append(line)
         return Coding(table.url, code, display)
 
     def warnings(self) -> tuple[str, ...]:

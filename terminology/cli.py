@@ -60,7 +60,9 @@ def load(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
-    workers: Annotated[int, typer.Option(help="Worker processes (use the core count).")] = 1,
+    workers: Annotated[
+        int, typer.Option(envvar="HCPCS_TX_WORKERS", help="Worker processes (use the core count).")
+    ] = 1,
 ) -> None:
     """Serve everything stored on /r4, /r5 and /fhir (an empty store gets the shipped releases)."""
     import uvicorn
@@ -126,9 +128,14 @@ def expand(
 def _ensure_loaded() -> None:
     """Fill an empty store with the shipped CMS releases, so a fresh install serves data."""
     with Store(_state["db"]) as store:
-        if store.is_empty():
-            typer.echo("empty store: loading the shipped CMS releases ...", err=True)
-            store.load(load_files(shipped_releases()))
+        if not store.is_empty():
+            return
+        releases = shipped_releases()
+        if not releases:
+            typer.echo("warning: empty store and no shipped releases (see `load`)", err=True)
+            return
+        typer.echo(f"empty store: loading {', '.join(p.name for p in releases)}", err=True)
+        store.load(load_files(releases))
 
 
 def _engine() -> Engine:
@@ -170,7 +177,8 @@ def _value(item: dict) -> str:
 
 
 def _print_parameters(result: dict) -> None:
-    """One line per output parameter; parts (property, designation) indented under it."""
+    """One line per output parameter; parts (property, designation) indented under it,
+    and the issues of a validation as `severity: text`."""
     for parameter in result.get("parameter", []):
         name = parameter["name"]
         if "part" in parameter:
@@ -178,12 +186,13 @@ def _print_parameters(result: dict) -> None:
             label = _value(parts.get("code", parts.get("use", {}))) or name
             text = " ".join(_value(p) for n, p in parts.items() if n.startswith("value"))
             description = _value(parts.get("description", {}))
-            typer.echo(f"  {name} {label}: {text}" + (f"  [{description}]" if description else ""))
+            extra = f"  [{description}]" if description and f"({description})" not in text else ""
+            typer.echo(f"  {name} {label}: {text}{extra}")
         elif "resource" in parameter:
             for issue in parameter["resource"].get("issue", []):
                 text = issue.get("details", {}).get("text", "")
                 typer.echo(f"{issue.get('severity')}: {text}")
-        else:
+        elif name != "message":  # the same text as the issues, printed above
             typer.echo(f"{name}: {_value(parameter)}")
 
 

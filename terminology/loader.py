@@ -6,6 +6,7 @@ load (the store keeps what it had) with an error naming the file.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -16,7 +17,10 @@ from terminology.versions import to_r5
 
 TERMINOLOGY_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
 RELEASE_SUFFIXES = (".zip", ".txt", ".xlsx", ".xls")
+# The releases a fresh install serves: the source tree's data/releases (an editable install),
+# or $HCPCS_TX_RELEASES where the package is installed elsewhere (the Docker image).
 SHIPPED_RELEASES = Path(__file__).resolve().parents[1] / "data" / "releases"
+RELEASES_ENV = "HCPCS_TX_RELEASES"
 
 
 class LoadError(Exception):
@@ -80,7 +84,7 @@ def read_fhir_json(path: Path) -> list[dict]:
 
 def shipped_releases() -> list[Path]:
     """The CMS releases shipped with the project (served by a fresh install)."""
-    return sorted(SHIPPED_RELEASES.glob("*.zip"))
+    return sorted(Path(os.environ.get(RELEASES_ENV) or SHIPPED_RELEASES).glob("*.zip"))
 
 
 def _expand(paths: Iterable[Path]) -> Iterable[Path]:

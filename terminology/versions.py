@@ -160,24 +160,6 @@ def to_r5(resource: dict, operation: str | None = None, in_place: bool = False) 
     return result
 
 
-def is_r4(resource: dict) -> bool:
-    """True when a resource (or a Bundle entry) shows an R4-only shape; R5 otherwise."""
-    kind = resource.get("resourceType")
-    if kind == "Bundle":
-        return any(is_r4(e.get("resource") or {}) for e in resource.get("entry", []))
-    if kind == "ConceptMap":
-        if any(k in resource for k in ("sourceUri", "sourceCanonical", "targetUri")):
-            return True
-        groups = resource.get("group", [])
-        return any(
-            "equivalence" in t or "sourceVersion" in g or "targetVersion" in g
-            for g in groups
-            for e in g.get("element", [])
-            for t in e.get("target", [])
-        )
-    return str(resource.get("fhirVersion", "")).startswith("4.")
-
-
 # --- the walkers -------------------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -108,7 +108,7 @@ class Comparer:
             if name == "fhir_comments":
                 continue
             if name in expected:
-                diff = self._node(f"{path}.{name}", expected[name], value, name in count_only)
+                diff = self._node(_join(path, name), expected[name], value, name in count_only)
                 if diff:
                     return diff
             elif not self.pattern:
@@ -132,11 +132,22 @@ class Comparer:
         if self.pattern:
             return self._array_pattern(path, expected, actual)
         optional = [self.is_optional(item) for item in expected]
+        difference = self._items(path, expected, actual, optional)
         if len(actual) > len(expected) or len(actual) < optional.count(False):
-            return Difference(
-                path, "array item count differs", str(len(expected)), str(len(actual))
-            )
+            # the count decides, as in Java; the first item that differs says why
+            count = f"array item count differs at {path}: {len(expected)} expected"
+            count += f" ({optional.count(False)} required), {len(actual)} found"
+            if difference is None:
+                return Difference(path, count, str(len(expected)), str(len(actual)))
+            return replace(difference, message=f"{difference.message}; {count}")
+        return difference
+
+    def _items(
+        self, path: str, expected: list, actual: list, optional: list[bool]
+    ) -> Difference | None:
+        """Expected items in order against actual ones; optional ones may be skipped."""
         cursor = 0
+        near: dict[int, Difference] = {}  # why an optional item did not take actual[cursor]
         for index, item in enumerate(expected):
             if cursor >= len(actual):
                 if index >= len(expected) - optional.count(True) and optional[index]:
@@ -145,9 +156,14 @@ class Comparer:
             diff = self._node(f"{path}[{index}]", item, actual[cursor], count_only=False)
             if diff and not optional[index]:
                 return diff
-            if not diff:
+            if diff:
+                near.setdefault(cursor, diff)
+            else:
                 cursor += 1
         if cursor < len(actual):
+            if cursor in near:  # more useful than "unexpected": the optional item it missed
+                diff = near[cursor]
+                return replace(diff, message=f"{diff.message} (unmatched optional item)")
             return Difference(
                 f"{path}[{cursor}]", "unexpected array item", None, _show(actual[cursor])
             )
@@ -250,6 +266,10 @@ class Comparer:
         if expected in SIMPLE_PLACEHOLDERS:
             return "a " + expected.strip("$") if expected != "$$" else "anything"
         return repr(expected)
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
 
 
 def _contains_all(actual: str, fragments: str) -> bool:

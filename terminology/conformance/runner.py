@@ -183,6 +183,7 @@ class Runner:
             result.message = (
                 f"HTTP {status}, expected {case.http_code}" if not code_ok else str(difference)
             )
+            result.message += _outcome_text(actual)
 
     def _judge(self, case: TestCase, body: Json) -> tuple[Difference | None, Json]:
         """The first difference from the expected response (None if it or response2 matches),
@@ -234,6 +235,14 @@ class Runner:
         if not isinstance(body, dict):
             raise ValueError(f"HTTP {response.status_code}, body is not a JSON object")
         return body
+
+
+def _outcome_text(actual: Json) -> str:
+    """When the server answered with an OperationOutcome, what it said (saves a look)."""
+    if actual.get("resourceType") != "OperationOutcome":
+        return ""
+    texts = [(i.get("details") or {}).get("text") or i.get("code", "") for i in actual["issue"]]
+    return f" -- server said: {'; '.join(t for t in texts if t)[:300]}" if texts else ""
 
 
 def _accept() -> dict[str, str]:

@@ -154,7 +154,11 @@ class Composer:
         for j, flt in enumerate(include.get("filter", [])):
             where = f"ValueSet.compose.{kind}[{i}].filter[{j}]"
             selected = apply_filter(cs, flt, where)
-            codes = selected if codes is None else [c for c in codes if c in set(selected)]
+            if codes is None:
+                codes = selected
+            else:
+                chosen = set(selected)
+                codes = [c for c in codes if c in chosen]
         if codes is None:
             codes = cs.ordered()
         return [self._entry(cs, cs.concepts[c]) for c in codes]

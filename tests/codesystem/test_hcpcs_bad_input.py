@@ -151,6 +151,12 @@ def test_disclaimer_lines_before_the_records_are_skipped(tmp_path, lines) -> Non
     assert release.concepts[3].line == 8 + len(DISCLAIMER)
 
 
+def test_byte_order_mark_does_not_hide_the_first_record(tmp_path, lines) -> None:
+    path = tmp_path / DATA_FILE
+    path.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode("latin-1"))
+    assert read_release(path).concepts[0].code == "AA"
+
+
 def test_garbled_first_record_is_not_taken_for_a_disclaimer(tmp_path, lines) -> None:
     lines[0] = _replace(lines[0], 11, "x")
     error = _error(_write(tmp_path, DISCLAIMER + lines))

@@ -49,7 +49,7 @@ def _items(lines: list[str]) -> dict[int, dict]:
 
 
 def _entries(lines: list[str]) -> dict[str, dict]:
-    """Code -> display (wrapped lines joined) and group (the heading above it), from a CODES list."""
+    """Code -> display (wrapped lines joined) and group (the heading above it)."""
     entries: dict[str, dict] = {}
     headings: list[str] = []
     group = last = indent = None
@@ -105,7 +105,7 @@ def test_positions_and_repeats_match_the_official_layout(official) -> None:
 def test_items_tile_the_320_character_record() -> None:
     layout = load_layout()
     position = 1
-    for item in (i for i in layout.items if i.role != "redefines"):
+    for item in (i for i in layout.items if not i.redefines):
         assert item.start == position, item.name
         position = item.end + 1
     assert position - 1 == layout.record_length == 320

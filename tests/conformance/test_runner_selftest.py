@@ -296,7 +296,11 @@ def test_warning_optional_is_recorded() -> None:
 def test_arrays_match_in_order() -> None:
     check = Comparer()
     assert check.compare({"a": [1, 2]}, {"a": [2, 1]}) is not None
-    assert check.compare({"a": [1, 2]}, {"a": [1, 2, 3]}).message == "array item count differs"
+    difference = check.compare({"a": [1, 2]}, {"a": [1, 2, 3]})
+    assert (difference.path, difference.actual) == ("a[2]", "3")
+    assert difference.message == (
+        "unexpected array item; array item count differs at a: 2 expected (2 required), 3 found"
+    )
 
 
 def test_optional_properties_count_arrays_and_typo_key() -> None:

@@ -19,17 +19,27 @@ def _get(client, url: str, status: int = 200) -> dict:
     return response.json()
 
 
-@pytest.mark.parametrize("base", [*BASES, "fhir"])
-def test_read(client, base) -> None:
+@pytest.mark.parametrize("base", BASES)
+def test_read_the_hcpcs_code_system(client, base) -> None:
     resource = _get(client, f"/{base}/CodeSystem/{HCPCS_ID}")
-    parse(resource, base)
     assert (resource["url"], resource["version"]) == (HCPCS, "2020-01")
     assert len(resource["concept"]) == 7079
+    # fhir.resources needs ~8 s for 7,079 concepts: parse a slice, the structure repeats
+    parse({**resource, "concept": resource["concept"][:200]}, base)
+
+
+@pytest.mark.parametrize("base", [*BASES, "fhir"])
+def test_read(client, base) -> None:
+    betos = _get(client, f"/{base}/CodeSystem/hcpcs-betos")
+    parse(betos, base)
+    assert betos["url"] == "https://hcpcs-tx.org/fhir/CodeSystem/betos"
     vs = _get(client, f"/{base}/ValueSet/hcpcs-betos-O1E-2020-01")
+    parse(vs, base)
     assert vs["compose"]["include"][0]["filter"] == [
         {"property": "betos", "op": "=", "value": "O1E"}
     ]
     outcome = _get(client, f"/{base}/ValueSet/nope", 404)
+    parse(outcome, base)
     assert outcome["issue"][0]["details"]["text"] == "ValueSet/nope not found"
 
 
@@ -52,7 +62,14 @@ def test_search_paging_name_title_status_count_elements(client, base) -> None:
     parse(bundle, base)
     total = bundle["total"]
     assert total > 40 and len(bundle["entry"]) == 10
-    assert set(bundle["entry"][0]["resource"]) == {"resourceType", "id", "meta", "status", "url", "name"}
+    assert set(bundle["entry"][0]["resource"]) == {
+        "resourceType",
+        "id",
+        "meta",
+        "status",
+        "url",
+        "name",
+    }
     links = {link["relation"]: link["url"] for link in bundle["link"]}
     assert set(links) == {"self", "first", "last", "next"}
     next_page = _get(client, links["next"].removeprefix("http://testserver"))

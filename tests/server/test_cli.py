@@ -1,0 +1,119 @@
+"""The hcpcs-tx command: load, lookup, validate, expand (CliRunner), and serve (a real
+process on a free loopback port, from an empty store as a fresh install starts)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from typer.testing import CliRunner
+
+from terminology.cli import app
+from terminology.store import Store
+
+from .conftest import HCPCS
+from .test_versions import CM_R4
+
+runner = CliRunner()
+
+
+def _run(db: Path, *args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["--db", str(db), *args])
+    return result.exit_code, result.output
+
+
+def test_load_fhir_json_and_a_failed_load_changes_nothing(tmp_path) -> None:
+    good, bad = tmp_path / "map.json", tmp_path / "bad.json"
+    good.write_text(json.dumps(CM_R4))
+    bad.write_text('{"resourceType": "Patient"}')
+    db = tmp_path / "s.sqlite3"
+    code, output = _run(db, "load", str(good))
+    assert code == 0 and output.startswith("stored 1 resources")
+    code, output = _run(db, "load", str(good), str(bad))
+    assert code == 2 and f"{bad}: resourceType 'Patient'" in output
+    with Store(db) as store:
+        assert [r["url"] for r in store.resources()] == [CM_R4["url"]]
+
+
+def test_lookup(filled_db) -> None:
+    code, output = _run(filled_db, "lookup", "J0120")
+    assert code == 0
+    assert "display: Injection, tetracycline, up to 250 mg" in output
+    assert "  property betos: O1E (Other drugs)" in output
+    code, output = _run(filled_db, "lookup", "J0120", "--json")
+    result = json.loads(output)
+    assert result["resourceType"] == "Parameters"
+    code, output = _run(filled_db, "lookup", "ZZZZZ")
+    assert code == 1 and "Unable to find code 'ZZZZZ'" in output
+
+
+def test_validate(filled_db) -> None:
+    code, output = _run(filled_db, "validate", "J0120", "--display", "Tetracyclin injection")
+    assert code == 0 and "result: true" in output
+    code, output = _run(filled_db, "validate", "J0120", "--display", "aspirin")
+    assert "result: false" in output and "Wrong Display Name 'aspirin'" in output
+    betos = "https://hcpcs-tx.org/fhir/ValueSet/hcpcs-betos-O1E"
+    code, output = _run(filled_db, "validate", "AA", "--valueset", betos, "--json")
+    found = {p["name"]: p for p in json.loads(output)["parameter"]}
+    assert found["result"]["valueBoolean"] is False
+
+
+def test_expand(filled_db) -> None:
+    code, output = _run(filled_db, "expand", "--filter", "skin sub", "--count", "3")
+    lines = output.splitlines()
+    assert code == 0 and lines[0] == "12 codes; showing 3"
+    assert len(lines) == 4 and all("skin sub" in line.lower() for line in lines[1:])
+    code, output = _run(filled_db, "expand", "--count", "1", "--json")
+    assert json.loads(output)["expansion"]["total"] == 7079
+
+
+def test_colleague_commands_are_registered() -> None:
+    output = runner.invoke(app, ["--help"]).output
+    for command in ("load", "serve", "lookup", "validate", "expand", "convert", "conformance"):
+        assert command in output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_fills_an_empty_store_and_answers(tmp_path) -> None:
+    db, port = tmp_path / "fresh.sqlite3", _free_port()
+    command = shutil.which("hcpcs-tx") or str(Path(sys.executable).with_name("hcpcs-tx"))
+    env = {**os.environ, "HCPCS_TX_DB": str(db)}
+    server = subprocess.Popen(
+        [command, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        statement = _wait_for(f"http://127.0.0.1:{port}/r4/metadata", server)
+        assert statement["fhirVersion"] == "4.0.1"
+        url = f"http://127.0.0.1:{port}/r5/metadata?mode=terminology"
+        systems = {cs["uri"]: cs for cs in httpx.get(url).json()["codeSystem"]}
+        assert [v["code"] for v in systems[HCPCS]["version"]] == ["2019-01", "2020-01"]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _wait_for(url: str, server: subprocess.Popen, seconds: float = 30) -> dict:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"server exited: {server.stderr.read().decode()}")
+        try:
+            return httpx.get(url, timeout=1).raise_for_status().json()
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError(f"no answer from {url} in {seconds} s")
