@@ -129,10 +129,11 @@ def with_py_spy(sid: str, db: Path, base: str, seconds: float, workers: int) -> 
             scenario = _scenario(client, base, sid)
         script = WORK / f"profile-{sid}.lua"
         script.write_text(lua_script(scenario.requests))
+        run_wrk(wrk, server.base, script, connections=workers, threads=1, duration_s=2)  # warm
         raw = WORK / f"profile-{sid}.pyspy.txt"
         spy = subprocess.Popen(
             [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(server.proc.pid)]
-            + ["--subprocesses", "--rate", "500", "--format", "raw", "--nonblocking"]
+            + ["--subprocesses", "--function", "--rate", "500", "--format", "raw", "--nonblocking"]
             + ["--duration", str(int(seconds)), "--output", str(raw)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -146,9 +147,26 @@ def with_py_spy(sid: str, db: Path, base: str, seconds: float, workers: int) -> 
     print(summarize(raw.read_text()))
 
 
-def summarize(collapsed: str, top: int = 25) -> str:
-    """Top frames of py-spy's collapsed stacks: self time (leaf) and inclusive time."""
+def _package(frame: str) -> str:
+    """The layer a frame belongs to, from its file: ours, the framework, the server, ..."""
+    where = frame.rpartition("(")[2]
+    if frame.startswith("Runner.run "):
+        return "event loop (uvloop + httptools native, socket I/O)"
+    for prefix in ("terminology/", "codesystem/", "starlette/", "fastapi/", "uvicorn/"):
+        if where.startswith(prefix):
+            return prefix.rstrip("/")
+    return where.split("/", 1)[0].split(".py", 1)[0] or "other"
+
+
+def summarize(collapsed: str, top: int = 20) -> str:
+    """py-spy's collapsed stacks (workers only) -> self time by layer, top self frames, and
+    inclusive time of our own functions.
+
+    Self time of ``Runner.run`` is uvloop's and httptools' native code (socket I/O, HTTP
+    parsing): py-spy charges it to the Python frame that entered the event loop.
+    """
     own: Counter[str] = Counter()
+    layers: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
     for line in collapsed.splitlines():
@@ -156,18 +174,30 @@ def summarize(collapsed: str, top: int = 25) -> str:
         if not count.isdigit():
             continue
         n = int(count)
-        frames = [f for f in stack.split(";") if not f.startswith("process ")]
-        if not frames:
+        every = stack.split(";")
+        frames = [f for f in every if not f.startswith("process ")]
+        if len(every) - len(frames) < 2 or not frames:  # the supervisor, not a worker
             continue
         total += n
         own[frames[-1]] += n
+        layers[_package(frames[-1])] += n
         for f in set(frames):
-            inclusive[f] += n
-    lines = [f"{total} samples (active workers only)", "", "self time:"]
-    lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in own.most_common(top)]
-    lines += ["", "inclusive time:"]
-    lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in inclusive.most_common(top)]
-    return "\n".join(lines)
+            if _package(f) in ("terminology", "codesystem"):
+                inclusive[f] += n
+    if not total:
+        return "no samples"
+
+    def pct(counter: Counter[str], k: int) -> list[str]:
+        return [f"  {100 * n / total:5.1f}%  {f}" for f, n in counter.most_common(k)]
+
+    return "\n".join(
+        [f"{total} samples of active workers (the supervisor left out)", "", "self time by layer:"]
+        + pct(layers, 12)
+        + ["", "self time, top functions:"]
+        + pct(own, top)
+        + ["", "inclusive time, our functions (terminology/, codesystem/):"]
+        + pct(inclusive, top)
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

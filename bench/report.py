@@ -186,7 +186,9 @@ Our server: `{st["server_command"]}` with \
 {st["duration_s"]:g} s at {st["connections"]} connections / {st["threads"]} threads (throughput) \
 against ours, the minimal-FastAPI ceiling and the bare-ASGI ceiling, one after the other; a \
 random request from a pool of real ones per call. Load average at start {m["loadavg_start"]}, \
-at end {results.get("loadavg_end")}.
+at end {results.get("loadavg_end")}; other processes on the machine used \
+**{results.get("other_processes_cores", "?")} cores** on average during the measurements \
+(machine busy time minus servers, harness and wrk; 0 = a quiet machine).
 
 {scenario_table(results)}
 

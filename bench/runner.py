@@ -21,7 +21,7 @@ from bench import machine
 from bench.ceiling import ENV, save_captures
 from bench.corpus import HCPCS_URL, fetch_corpus
 from bench.lua import lua_script
-from bench.procfs import PeakSampler, wait_idle
+from bench.procfs import PeakSampler, cpu_seconds, wait_idle
 from bench.scenarios import Scenario, build
 from bench.servers import Server, free_port, uvicorn_cmd
 from bench.verify import Checked, check
@@ -161,10 +161,15 @@ def run(s: Settings) -> dict:
             fa.wait_answer(probe)
             asgi.wait_answer(probe)
             rows = []
-            with PeakSampler(ours.proc.pid) as peak:
+            trees = [x.proc.pid for x in (ours, fa, asgi)]
+            with (
+                PeakSampler(ours.proc.pid) as peak,
+                machine.OtherLoad(lambda: sum(cpu_seconds(p) for p in trees)) as other,
+            ):
                 for c in checked:
                     rows.append(_measure(s, wrk, c, ours, fa, asgi))
             srv["memory_under_load"] = vars(peak.peak)
+            results["other_processes_cores"] = other.cores
             results["ceiling_latency"] = _ceiling_latency(s, wrk, checked, fa, asgi)
         wait_idle(ours.proc.pid)
         srv["memory_after"] = vars(ours.memory())
@@ -196,7 +201,8 @@ def _measure(s: Settings, wrk: str, c: Checked, ours: Server, fa: Server, asgi: 
         drained[label] = wait_idle(server.proc.pid)
         return result
 
-    load(ours, mine, "warmup", **{**many, "duration_s": s.warmup_s})
+    # warm-up with as many clients as workers: enough to warm each, no queue on slow ones
+    load(ours, mine, "warmup", connections=s.workers, threads=1, duration_s=s.warmup_s)
     one = load(ours, mine, "ours_1", connections=1, threads=1, duration_s=s.duration_s)
     fifty = None
     if one.requests >= s.duration_s:  # under 1 answer/s, 50 clients only build a queue

@@ -50,7 +50,11 @@ _VALUE_KEY = {
     "integer": "valueInteger",
     "boolean": "valueBoolean",
 }
-_R5_ONLY = ("versionAlgorithmString", "versionAlgorithmCoding", "copyrightLabel")
+_R5_ONLY = ("versionAlgorithmString", "versionAlgorithmCoding", "copyrightLabel", "effectivePeriod")
+R5_EFFECTIVE_PERIOD_EXT = (
+    "http://hl7.org/fhir/5.0/StructureDefinition/extension-CodeSystem.effectivePeriod"
+)
+"""R4 has no CodeSystem.effectivePeriod: the cross-version extension keeps the date."""
 FHIR_VERSIONS = ("r4", "r5")
 
 
@@ -79,6 +83,7 @@ def to_fhir(release: Release, fhir_version: str = "r5") -> dict:
         ),
         "jurisdiction": JURISDICTION,
         "copyright": COPYRIGHT,
+        "effectivePeriod": {"start": release.start.isoformat()},
         "caseSensitive": True,
         "valueSet": ALL_CODES_VALUESET,
         "content": "complete",
@@ -264,9 +269,14 @@ def _valueset(
 
 
 def _for_version(resource: dict, fhir_version: str) -> dict:
-    """R5 as built, or R4: drop the R5-only elements we use (nothing else differs here)."""
+    """R5 as built, or R4: drop the R5-only elements we use (nothing else differs here);
+    effectivePeriod survives as its R5 cross-version extension (the release's start date)."""
     if fhir_version not in FHIR_VERSIONS:
         raise ValueError(f"fhir_version must be one of {FHIR_VERSIONS}, not {fhir_version!r}")
     if fhir_version == "r5":
         return resource
-    return {k: v for k, v in resource.items() if k not in _R5_ONLY}
+    r4 = {k: v for k, v in resource.items() if k not in _R5_ONLY}
+    if period := resource.get("effectivePeriod"):
+        extension = {"url": R5_EFFECTIVE_PERIOD_EXT, "valuePeriod": period}
+        r4 = {"resourceType": r4.pop("resourceType"), "extension": [extension], **r4}
+    return r4

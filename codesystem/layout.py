@@ -42,6 +42,7 @@ class Item:
     table: str | None = None
     description: str = ""
     redefines: str | None = None
+    uri: str | None = None  # a standard concept property's URI, when one fits (dates)
 
     @builtins.property  # the field `property` shadows the builtin in this class body
     def end(self) -> int:
@@ -173,7 +174,7 @@ def _table(table_id: str, raw: dict) -> CodeTable:
 
 def _properties(items: tuple[Item, ...], derived: list[dict]) -> tuple[Property, ...]:
     from_items = [
-        Property(i.property, i.type or "", i.description, i.name, i.table)
+        Property(i.property, i.type or "", i.description, i.name, i.table, i.uri)
         for i in items
         if i.property
     ]

@@ -45,8 +45,12 @@ class Engine:
         handler = _HANDLERS.get((request.operation, request.resource_type))
         if handler is None:
             raise TerminologyError.of(
-                400, "not-supported", None, "UNKNOWN_OPERATION",
-                request.operation, request.resource_type,
+                400,
+                "not-supported",
+                None,
+                "UNKNOWN_OPERATION",
+                request.operation,
+                request.resource_type,
             )
         params = Params(request.parameters)
         tx = [r for r in params.all("tx-resource") if isinstance(r, dict)]

@@ -174,7 +174,8 @@ class CodeSystemIndex:
                 stack.extend(self.concepts[current].parents)
         return seen
 
-    def ordered(self) -> list[str]:
+    @cached_property
+    def _ordered(self) -> list[str]:
         """Every code in hierarchy order (parents before children, document order)."""
         seen: dict[str, None] = {}
         for root in self.roots:
@@ -184,6 +185,9 @@ class CodeSystemIndex:
         for code in self.concepts:
             seen[code] = None
         return list(seen)
+
+    def ordered(self) -> list[str]:
+        return self._ordered
 
     @cached_property
     def property_values(self) -> dict[str, dict[str, set[str]]]:

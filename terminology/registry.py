@@ -55,6 +55,8 @@ class Registry:
         self._by_id: dict[str, dict[str, dict]] = {t: {} for t in TYPES}
         self._indexes: dict[int, CodeSystemIndex] = {}
         self._owned: set[int] = set()
+        self.expansions: dict[tuple, object] = {}
+        self._implicit_sets: dict[tuple, dict] = {}
         for resource in resources:
             self.add(resource)
 
@@ -67,6 +69,10 @@ class Registry:
             self._by_url[rtype][resource["url"]].append(resource)
         if resource.get("id"):
             self._by_id[rtype][resource["id"]] = resource
+
+    def owns(self, resource: dict) -> bool:
+        """Whether this layer stores this very resource (not an equal copy)."""
+        return id(resource) in self._owned
 
     def layer(self, resources: list[dict]) -> Registry:
         """A per-request view: these resources over this registry."""
@@ -152,11 +158,21 @@ class Registry:
         return found
 
     def _implicit(self, system: str, version: str | None) -> dict | None:
-        """`{system}?fhir_vs`: all codes of a code system."""
+        """`{system}?fhir_vs`: all codes of a code system (one dict per system, so that its
+        expansion is cached like a stored value set's)."""
         cs = self.code_system(system)
         if cs is None:
             return None
-        include: dict = {"system": cs.url}
+        key = (cs.url, cs.version, version)
+        found = self._implicit_sets.get(key)
+        if found is None:
+            found = self._implicit_sets[key] = self._implicit_set(cs.url, system, version)
+            self._owned.add(id(found))
+        return found
+
+    @staticmethod
+    def _implicit_set(url: str, system: str, version: str | None) -> dict:
+        include: dict = {"system": url}
         return {
             "resourceType": "ValueSet",
             "url": system + IMPLICIT_VS,

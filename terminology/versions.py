@@ -187,10 +187,15 @@ def _nested(resource: dict) -> Iterator[dict]:
 
 
 def _parameter_resources(parameters: list[dict]) -> Iterator[dict]:
-    for parameter in parameters:
-        if isinstance(parameter.get("resource"), dict):
+    """Resources in parameters and their parts, walked with a stack (this is on the hot
+    path of every R4 response: no generator per parameter)."""
+    stack = list(parameters)
+    while stack:
+        parameter = stack.pop()
+        if "resource" in parameter and isinstance(parameter["resource"], dict):
             yield parameter["resource"]
-        yield from _parameter_resources(parameter.get("part", []))
+        if "part" in parameter:
+            stack.extend(parameter["part"])
 
 
 def _parents(node: dict, steps: list[str]) -> Iterator[dict]:
@@ -478,7 +483,7 @@ def _bundle_to_r4(bundle: dict) -> None:
 def _differs(resource: dict) -> bool:
     """Whether the R4 form of a resource differs from its R5 form (a cheap walk, no copy)."""
     kind = resource.get("resourceType")
-    if kind in ("ConceptMap", "CapabilityStatement", "Bundle"):
+    if kind in ("ConceptMap", "CapabilityStatement") or (kind == "Bundle" and "issues" in resource):
         return True
     if kind == "OperationOutcome":
         return any(i.get("code") == "success" for i in resource.get("issue", []))

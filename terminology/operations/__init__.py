@@ -26,6 +26,7 @@ class Context:
     default_versions: dict[str, str] = field(default_factory=dict)
     check_versions: dict[str, str] = field(default_factory=dict)
     value_set_language: str | None = None
+    value_set: dict | None = None
 
     @classmethod
     def build(

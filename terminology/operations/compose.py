@@ -29,7 +29,11 @@ class Entry:
     designations: list[dict] | None = None
 
     @property
-    def key(self) -> tuple[str, str]:
+    def key(self) -> tuple[str, str | None, str]:
+        return (self.system, self.version, self.code)
+
+    @property
+    def code_key(self) -> tuple[str, str]:
         return (self.system, self.code)
 
 
@@ -37,11 +41,40 @@ class Entry:
 class Expanded:
     """The evaluated compose of a value set."""
 
-    entries: dict[tuple[str, str], Entry] = field(default_factory=dict)
+    entries: dict[tuple[str, str | None, str], Entry] = field(default_factory=dict)
     used: dict[str, CodeSystemIndex] = field(default_factory=dict)
     used_valuesets: list[str] = field(default_factory=list)
     supplements: list[str] = field(default_factory=list)
+    statuses: dict[str, tuple[str, str]] = field(default_factory=dict)
+    _by_code: dict[tuple[str, str], list[Entry]] | None = None
+
+    def find(self, system: str, code: str, version: str | None = None) -> Entry | None:
+        """The entry for system#code, preferring the given version."""
+        if self._by_code is None:
+            self._by_code = {}
+            for entry in self.entries.values():
+                self._by_code.setdefault(entry.code_key, []).append(entry)
+        found = self._by_code.get((system, code), [])
+        exact = [e for e in found if e.version == version]
+        return (exact or found or [None])[0]
     warnings: list[dict] = field(default_factory=list)
+
+
+STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
+
+
+def status_flag(resource: dict) -> str | None:
+    """Why a referenced resource deserves a status warning: deprecated, withdrawn, draft,
+    experimental, retired (None when it is a plain active resource)."""
+    for ext in resource.get("extension", []):
+        flag = ext.get("valueCode")
+        if ext.get("url") == STANDARDS_STATUS and flag in ("deprecated", "withdrawn"):
+            return ext["valueCode"]
+    if resource.get("status") in ("draft", "retired"):
+        return resource["status"]
+    if resource.get("experimental") is True:
+        return "experimental"
+    return None
 
 
 def vs_key(vs: dict) -> str:
@@ -64,7 +97,12 @@ def resolve_include_system(
     """The code system an include (or a coding) refers to, after version parameters.
     Returns (index, the version that was asked for)."""
     system = context.registry.canonical(system)
-    asked = context.force_versions.get(system) or version or context.default_versions.get(system)
+    asked = (
+        context.force_versions.get(system)
+        or version
+        or context.default_versions.get(system)
+        or context.check_versions.get(system)
+    )
     cs = context.registry.code_system(system, asked)
     return cs, asked
 
@@ -73,8 +111,13 @@ def check_version(context: Context, cs: CodeSystemIndex) -> None:
     required = context.check_versions.get(cs.url)
     if required and not version_matches(required, cs.version):
         found = issue(
-            "error", "exception", "version-error", "VALUESET_VERSION_CHECK",
-            cs.version, cs.url, required,
+            "error",
+            "exception",
+            "version-error",
+            "VALUESET_VERSION_CHECK",
+            cs.version,
+            cs.url,
+            required,
         )
         raise TerminologyError(400, operation_outcome([found]))
 
@@ -82,19 +125,46 @@ def check_version(context: Context, cs: CodeSystemIndex) -> None:
 class Composer:
     """Evaluates one value set's compose in a request context."""
 
-    def __init__(self, context: Context, path: tuple[str, ...] = ()) -> None:
+    def __init__(self, context: Context, path: tuple[str, ...] = (), strict: bool = True) -> None:
         self.context = context
         self.path = path
+        self.strict = strict
 
     def evaluate(self, vs: dict) -> Expanded:
+        """The compose of vs; cached for stored value sets when no tx-resources are in play."""
+        if not self.context.stored_only or self.path or not self.context.registry.owns(vs):
+            return self._evaluate(vs)
+        context = self.context
+        key = (
+            id(vs),
+            self.strict,
+            tuple(sorted(context.force_versions.items())),
+            tuple(sorted(context.default_versions.items())),
+            tuple(sorted(context.check_versions.items())),
+        )
+        cache = context.registry.expansions
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = self._evaluate(vs)
+        return found
+
+    def _evaluate(self, vs: dict) -> Expanded:
         key = vs_key(vs)
         if key in self.path:
             chain = ", ".join((*self.path,))
             raise TerminologyError(
                 400,
                 operation_outcome(
-                    [issue("error", "processing", "vs-invalid", "VALUESET_CIRCULAR_REFERENCE",
-                           key, chain)]
+                    [
+                        issue(
+                            "error",
+                            "processing",
+                            "vs-invalid",
+                            "VALUESET_CIRCULAR_REFERENCE",
+                            key,
+                            chain,
+                        )
+                    ]
                 ),
             )
         self._chain = (*self.path, key)
@@ -108,8 +178,15 @@ class Composer:
                     continue
                 result.entries.setdefault(entry.key, entry)
         for i, exclude in enumerate(compose.get("exclude", [])):
-            for entry in self._include(exclude, i, "exclude", result):
-                result.entries.pop(entry.key, None)
+            removed = self._include(exclude, i, "exclude", result)
+            if exclude.get("version"):
+                for entry in removed:
+                    result.entries.pop(entry.key, None)
+            else:
+                codes = {entry.code_key for entry in removed}
+                result.entries = {
+                    k: e for k, e in result.entries.items() if e.code_key not in codes
+                }
         return result
 
     # -- one include / exclude ------------------------------------------------------------
@@ -119,7 +196,7 @@ class Composer:
             return list(imported.values()) if imported is not None else []
         entries = self._system_entries(include, i, kind, result)
         if imported is not None:
-            entries = [e for e in entries if e.key in imported]
+            entries = [e for e in entries if e.code_key in imported]
         return entries
 
     def _imports(self, include: dict, result: Expanded) -> dict | None:
@@ -129,15 +206,15 @@ class Composer:
             vs = self._contained.get(url) or self.context.registry.value_set(url)
             if vs is None:
                 raise _unknown_import(url)
-            expanded = Composer(self.context, self._chain).evaluate(vs)
+            expanded = Composer(self.context, self._chain, self.strict).evaluate(vs)
             result.used.update(expanded.used)
+            result.statuses.update(expanded.statuses)
             if not url.startswith("#"):
                 result.used_valuesets.append(vs_key(vs))
-            found = (
-                dict(expanded.entries)
-                if found is None
-                else {k: v for k, v in found.items() if k in expanded.entries}
-            )
+                if status_flag(vs):
+                    result.statuses[vs_key(vs)] = ("ValueSet", status_flag(vs))
+            codes = {e.code_key: e for e in expanded.entries.values()}
+            found = codes if found is None else {k: v for k, v in found.items() if k in codes}
         return found
 
     def _system_entries(self, include: dict, i: int, kind: str, result: Expanded) -> list[Entry]:
@@ -146,8 +223,11 @@ class Composer:
         if cs is None:
             known = self.context.registry.versions("CodeSystem", system)
             raise UnknownSystem(self.context.registry.canonical(system), asked, known)
-        check_version(self.context, cs)
+        if self.strict:
+            check_version(self.context, cs)
         result.used[cs.key] = cs
+        if status_flag(cs.resource):
+            result.statuses[cs.key] = ("CodeSystem", status_flag(cs.resource))
         if include.get("concept"):
             return self._concept_list(cs, include["concept"])
         codes: list[str] | None = None
@@ -197,8 +277,14 @@ def apply_filter(cs: CodeSystemIndex, flt: dict, where: str) -> list[str]:
     prop, op, value = flt.get("property", ""), flt.get("op", ""), flt.get("value")
     if value is None or value == "" and op != "exists":
         found = issue(
-            "error", "invalid", "vs-invalid", "UNABLE_TO_HANDLE_SYSTEM_FILTER_WITH_NO_VALUE",
-            cs.url, prop, op, expression=where,
+            "error",
+            "invalid",
+            "vs-invalid",
+            "UNABLE_TO_HANDLE_SYSTEM_FILTER_WITH_NO_VALUE",
+            cs.url,
+            prop,
+            op,
+            expression=where,
         )
         raise TerminologyError(400, operation_outcome([found]))
     if op not in SUPPORTED_OPS:
@@ -263,17 +349,39 @@ def _match_values(
         return present if value == "true" else set(cs.concepts) - present
     if op == "regex":
         try:
-            pattern = re.compile(value)
+            pattern = re.compile(safe_regex(value))
         except re.error:
             raise _unsupported(cs, prop, op, value, where) from None
         return {c for c, vs in values.items() if any(pattern.fullmatch(v) for v in vs)}
     raise _unsupported(cs, prop, op, value, where)
 
 
+_ATOM = r"(?:\\.|\[[^\]]*\]|[^()\[\]\\+*?{}|])"
+_NESTED = re.compile(rf"\((?P<x>{_ATOM}|\(\?:{_ATOM}\))[+*]\)(?P<q>[+*])")
+
+
+def safe_regex(pattern: str) -> str:
+    """Collapse nested quantifiers such as (a+)+ into (?:a)+: same language, no
+    catastrophic backtracking (a denial-of-service defence)."""
+    previous = None
+    while previous != pattern:
+        previous = pattern
+        pattern = _NESTED.sub(lambda m: f"(?:{m['x']}){m['q']}", pattern)
+    return pattern
+
+
 def _unsupported(cs: CodeSystemIndex, prop: str, op: str, value, where: str) -> TerminologyError:
     found = issue(
-        "error", "not-supported", "vs-invalid", "FILTER_NOT_UNDERSTOOD",
-        prop, op, value, where, cs.key, expression=where,
+        "error",
+        "not-supported",
+        "vs-invalid",
+        "FILTER_NOT_UNDERSTOOD",
+        prop,
+        op,
+        value,
+        where,
+        cs.key,
+        expression=where,
     )
     return TerminologyError(400, operation_outcome([found]))
 

@@ -7,6 +7,7 @@ import re
 
 from terminology.index import CodeSystemIndex, Concept
 from terminology.operations import Context
+from terminology.operations.supplements import apply_supplements
 from terminology.outcome import issue
 
 
@@ -39,11 +40,13 @@ def displays(concept: Concept, cs: CodeSystemIndex) -> list[tuple[str, str | Non
     return found
 
 
-def in_languages(concept: Concept, cs: CodeSystemIndex, languages: list[str]) -> list:
+def in_languages(
+    concept: Concept, cs: CodeSystemIndex, languages: list[str], every: list | None = None
+) -> list:
     return [
         (text, lang)
         for wanted in languages
-        for text, lang in displays(concept, cs)
+        for text, lang in (every if every is not None else displays(concept, cs))
         if _matches(lang or "en", wanted)
     ]
 
@@ -62,12 +65,21 @@ def _same(a: str, b: str, case_sensitive: bool) -> bool:
     return a == b if case_sensitive else a.lower() == b.lower()
 
 
+def _supplemented(context: Context, cs: CodeSystemIndex, concept: Concept) -> list:
+    extra = apply_supplements(context, cs, context.value_set)
+    found = []
+    for designation, _ in extra.designations.get(concept.code, []):
+        if designation.get("value"):
+            found.append((designation["value"], designation.get("language") or cs.language))
+    return found
+
+
 def check_display(context: Context, cs: CodeSystemIndex, concept: Concept, item) -> dict | None:
     """An issue when the given display is not one of the concept's displays."""
     given = item.display
     languages = requested_languages(context)
-    every = displays(concept, cs)
-    valid = in_languages(concept, cs, languages) if languages else every
+    every = displays(concept, cs) + _supplemented(context, cs, concept)
+    valid = in_languages(concept, cs, languages, every) if languages else every
     if any(_same(given, text, True) for text, _ in valid):
         return None
     severity = "warning" if context.params.flag("lenient-display-validation") else "error"
@@ -75,21 +87,48 @@ def check_display(context: Context, cs: CodeSystemIndex, concept: Concept, item)
     where = item.at("display")
     if languages and not valid:
         if any(_same(given, text, True) for text, _ in every):
-            return issue("information", "invalid", "invalid-display",
-                         "NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_OK",
-                         given, cs.url, concept.code, raw, expression=where)
-        return issue(severity, "invalid", "invalid-display",
-                     "NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_ERR",
-                     given, cs.url, concept.code, raw, concept.display or "", expression=where)
-    choices = [f"'{text}' ({lang or 'en'})" for text, lang in _unique(valid)]
+            return issue(
+                "information",
+                "invalid",
+                "invalid-display",
+                "NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_OK",
+                given,
+                cs.url,
+                concept.code,
+                raw,
+                expression=where,
+            )
+        return issue(
+            severity,
+            "invalid",
+            "invalid-display",
+            "NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_ERR",
+            given,
+            cs.url,
+            concept.code,
+            raw,
+            concept.display or "",
+            expression=where,
+        )
+    choices = [f"'{text}' ({lang})" if lang else f"'{text}'" for text, lang in _unique(valid)]
     key = "Display_Name_for__should_be_one_of__instead_of"
     if len(choices) > 1:
         key += "#other"
     if any(_normal(given) == _normal(text) for text, _ in valid):
         key = "Display_Name_WS_for__should_be_one_of__instead_of"
-    return issue(severity, "invalid", "invalid-display", key,
-                 given, cs.url, concept.code, " or ".join(choices), raw, len(choices),
-                 expression=where)
+    return issue(
+        severity,
+        "invalid",
+        "invalid-display",
+        key,
+        given,
+        cs.url,
+        concept.code,
+        " or ".join(choices),
+        raw,
+        len(choices),
+        expression=where,
+    )
 
 
 def _unique(items: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:

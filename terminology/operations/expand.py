@@ -16,6 +16,8 @@ from terminology.operations.compose import (
     UnknownSystem,
     vs_key,
 )
+from terminology.operations.displays import display_for
+from terminology.operations.lookup import PREFERRED
 from terminology.operations.supplements import apply_supplements, missing_error, requested
 from terminology.outcome import TerminologyError, issue, not_found, operation_outcome
 
@@ -26,18 +28,18 @@ ECHOED = (
     "filter",
     "excludeNested",
     "includeDesignations",
-    "displayLanguage",
     "designation",
     "excludeNotForUI",
     "excludePostCoordinated",
-    "system-version",
-    "check-system-version",
     "force-system-version",
     "default-to-latest-version",
 )
 MAX_COUNT = 10_000
 STANDARD_PROPERTIES = {"definition", "status", "inactive", "notSelectable", "parent", "child"}
-VS_FIELDS_DROPPED = ("text", "expansion", "meta", "compose", "contained")
+VS_FIELDS_DROPPED = (
+    "text", "expansion", "meta", "compose", "contained", "description", "contact", "purpose",
+    "copyright", "jurisdiction", "useContext",
+)
 STATUS_URI = "http://hl7.org/fhir/concept-properties#status"
 
 
@@ -86,15 +88,14 @@ def unknown_system_error(unknown: UnknownSystem, verb: str) -> TerminologyError:
 
 def run(context: Context, instance_id: str | None = None) -> dict:
     vs = resolve_value_set(context, instance_id)
+    context.use_value_set_language(vs)
     count, offset = _paging(context)
     expanded = evaluate(context, vs)
     _supplements(context, vs, expanded)
-    entries = list(expanded.entries.values())
+    text = context.params.get("filter")
+    entries = _search(expanded, str(text)) if text else list(expanded.entries.values())
     if context.params.flag("activeOnly"):
         entries = [e for e in entries if not (e.concept and e.concept.inactive)]
-    text = context.params.get("filter")
-    if text:
-        entries = _search(entries, str(text))
     if len(entries) > MAX_EXPANSION and count is None:
         found = issue("error", "too-costly", None, "VALUESET_TOO_COSTLY", vs_key(vs), MAX_EXPANSION)
         raise TerminologyError(422, operation_outcome([found]))
@@ -124,19 +125,14 @@ def _paging(context: Context) -> tuple[int | None, int]:
     return count, offset
 
 
-def _search(entries: list[Entry], text: str) -> list[Entry]:
+def _search(expanded: Expanded, text: str) -> list[Entry]:
     """Typeahead: word-prefix matches over code, display and designations, ranked."""
-    by_system: dict[int, set[str]] = {}
     hits = []
-    for entry in entries:
-        cs = entry.cs
-        if cs is None:
-            continue
-        matched = by_system.get(id(cs))
-        if matched is None:
-            matched = by_system[id(cs)] = cs.search(text)
-        if entry.code in matched:
-            hits.append(entry)
+    for cs in expanded.used.values():
+        for code in cs.search(text):
+            entry = expanded.entries.get((cs.url, cs.version, code))
+            if entry is not None:
+                hits.append(entry)
     return sorted(hits, key=lambda e: e.cs.rank(text, e.code) if e.cs else ())
 
 
@@ -150,6 +146,8 @@ def _value_set(
     count: int | None,
 ) -> dict:
     result = {k: v for k, v in vs.items() if k not in VS_FIELDS_DROPPED}
+    if "extension" in result:
+        result["extension"] = sorted(result["extension"], key=lambda e: e.get("url", ""))
     expansion: dict = {
         "identifier": f"urn:uuid:{uuid.uuid4()}",
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -161,11 +159,13 @@ def _value_set(
     properties = [str(p) for p in context.params.all("property")]
     declared = _declared_properties(expanded, properties)
     with_status = context.params.get("excludeNested") is not False and not properties
-    if with_status and any(e.concept is not None and e.concept.status for e in page):
+    if with_status and any(_shows_status(e) for e in page):
         declared.append({"code": "status", "uri": STATUS_URI})
     if declared:
         expansion["property"] = declared
-    contains = [_contains(context, e, properties, with_status) for e in page]
+    systems = [cs.url for cs in expanded.used.values()]
+    versioned = {url for url in systems if systems.count(url) > 1}
+    contains = [_contains(context, e, properties, with_status, versioned) for e in page]
     if contains:
         expansion["contains"] = contains
     fragments = [cs.url for cs in expanded.used.values() if cs.content == "fragment"]
@@ -173,6 +173,10 @@ def _value_set(
         expansion = {"extension": _unclosed(fragments), **expansion}
     result["expansion"] = expansion
     return result
+
+
+def _shows_status(entry: Entry) -> bool:
+    return entry.concept is not None and entry.concept.status not in (None, "active")
 
 
 def _unclosed(fragments: list[str]) -> list[dict]:
@@ -187,7 +191,9 @@ def _unclosed(fragments: list[str]) -> list[dict]:
 
 
 def _echo(context: Context, expanded: Expanded) -> list[dict]:
-    echoed = [dict(p) for p in context.params.items if p["name"] in ECHOED]
+    echoed = [_as_uri(p) for p in context.params.items if p["name"] in ECHOED]
+    if context.display_language:
+        echoed.append({"name": "displayLanguage", "valueCode": context.display_language})
     echoed.sort(key=lambda p: p["name"])
     for key in expanded.used:
         echoed.append({"name": "used-codesystem", "valueUri": key})
@@ -198,7 +204,16 @@ def _echo(context: Context, expanded: Expanded) -> list[dict]:
         echoed.append({"name": "used-supplement", "valueUri": key})
     for key in expanded.used_valuesets:
         echoed.append({"name": "used-valueset", "valueUri": key})
+    for key, (_, flag) in expanded.statuses.items():
+        echoed.append({"name": f"warning-{flag}", "valueUri": key})
     return echoed
+
+
+def _as_uri(parameter: dict) -> dict:
+    """Canonical-valued parameters are echoed as valueUri."""
+    if "valueCanonical" in parameter:
+        return {"name": parameter["name"], "valueUri": parameter["valueCanonical"]}
+    return dict(parameter)
 
 
 def _declared_properties(expanded: Expanded, properties: list[str]) -> list[dict]:
@@ -214,29 +229,62 @@ def _declared_properties(expanded: Expanded, properties: list[str]) -> list[dict
     return declared
 
 
-def _contains(context: Context, entry: Entry, properties: list[str], with_status: bool) -> dict:
+def _contains(
+    context: Context, entry: Entry, properties: list[str], with_status: bool, versioned: set
+) -> dict:
     item: dict = {"system": entry.system}
     concept = entry.concept
     if concept is not None and concept.abstract:
         item["abstract"] = True
     if concept is not None and concept.inactive:
         item["inactive"] = True
-    if entry.version and context.params.flag("includeVersion"):
+    if entry.version and entry.system in versioned:
         item["version"] = entry.version
     item["code"] = entry.code
-    if entry.display is not None:
-        item["display"] = entry.display
+    display = entry.display
+    if concept is not None and entry.cs is not None and context.display_language:
+        display = display_for(context, entry.cs, concept) or display
+    if display is not None:
+        item["display"] = display
     if context.params.flag("includeDesignations"):
-        designations = entry.designations or (concept.designations if concept else [])
+        designations = _designations(context, entry, display)
         if designations:
             item["designation"] = designations
     if concept is not None:
         props = _properties(entry.cs, concept, properties, context)
-        if concept.status and with_status:
+        if concept.status and concept.status != "active" and with_status:
             props.append({"code": "status", "valueCode": concept.status})
         if props:
             item["property"] = props
     return item
+
+
+def _designations(context: Context, entry: Entry, display: str | None) -> list[dict]:
+    """The entry's designations, less the one shown as display; when the display was
+    switched to another language, the code system's own display becomes a designation.
+    `designation` parameters (`urn:ietf:bcp:47|lang` or `system|code`) filter them."""
+    concept = entry.concept
+    found = list(entry.designations or (concept.designations if concept else []))
+    if concept is not None and display != concept.display and concept.display:
+        found = [d for d in found if d.get("value") != display]
+        language = entry.cs.language if entry.cs else None
+        preferred = {"use": PREFERRED, "value": concept.display}
+        found.append({"language": language, **preferred} if language else preferred)
+    wanted = [str(v) for v in context.params.all("designation")]
+    if wanted:
+        found = [d for d in found if _designation_wanted(d, wanted)]
+    return sorted(found, key=lambda d: d.get("language", ""))
+
+
+def _designation_wanted(designation: dict, wanted: list[str]) -> bool:
+    for value in wanted:
+        system, _, code = value.rpartition("|")
+        if system == "urn:ietf:bcp:47" and designation.get("language") == code:
+            return True
+        use = designation.get("use") or {}
+        if use.get("system") == system and use.get("code") == code:
+            return True
+    return False
 
 
 def _properties(cs: CodeSystemIndex | None, concept, properties: list[str], context) -> list:

@@ -134,7 +134,9 @@ def _properties(cs: CodeSystemIndex, concept: Concept, wanted: set[str] | None) 
     for code, related in (("parent", concept.parents), ("child", concept.children)):
         if wanted is not None and code not in wanted:
             continue
-        explicit = {value_text(property_value(p)[1]) for p in concept.properties if p.get("code") == code}
+        explicit = {
+            value_text(property_value(p)[1]) for p in concept.properties if p.get("code") == code
+        }
         for other in related:
             if other not in explicit:
                 found.append(_property(code, "valueCode", other, cs.display_of(other)))

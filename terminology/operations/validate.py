@@ -14,19 +14,18 @@ from terminology.index import CodeSystemIndex, Concept
 from terminology.operations import Context
 from terminology.operations.compose import (
     Composer,
-    Entry,
     Expanded,
     UnknownSystem,
     check_version,
     resolve_include_system,
+    status_flag,
     vs_key,
 )
 from terminology.operations.displays import check_display, display_for
-from terminology.operations.expand import resolve_value_set, unknown_system_error
+from terminology.operations.expand import resolve_value_set
 from terminology.operations.supplements import missing_error, requested
+from terminology.operations.versions_check import plan
 from terminology.outcome import TerminologyError, issue, not_found, operation_outcome
-
-SEVERITY_ORDER = {"error": 0, "warning": 1, "information": 2}
 
 
 @dataclass
@@ -77,9 +76,7 @@ def _inputs(context: Context, code_system_url: str | None = None) -> tuple[list[
         return [_coding_input(coding, "Coding")], {}
     code = params.get("code")
     if code is None:
-        raise TerminologyError.of(
-            400, "invalid", None, "NO_CODE_TO_VALIDATE"
-        )
+        raise TerminologyError.of(400, "invalid", None, "NO_CODE_TO_VALIDATE")
     system = params.get("system") or code_system_url
     version = params.get("systemVersion") or params.get("version")
     return [Input(system, str(code), version, params.get("display"), "")], {}
@@ -102,22 +99,46 @@ def _check_in_code_system(context: Context, item: Input, out: Outcome, cs: CodeS
     if concept is None:
         if cs.content == "fragment":
             out.issues.append(
-                issue("warning", "code-invalid", "invalid-code", "UNKNOWN_CODE_IN_FRAGMENT",
-                      item.code, cs.url, cs.version, expression=item.at("code"))
+                issue(
+                    "warning",
+                    "code-invalid",
+                    "invalid-code",
+                    "UNKNOWN_CODE_IN_FRAGMENT",
+                    item.code,
+                    cs.url,
+                    cs.version,
+                    expression=item.at("code"),
+                )
             )
             out.valid = out.member = True
             return
         key = "Unknown_Code_in_Version" if cs.version else "Unknown_Code_in_Version#none"
         out.issues.append(
-            issue("error", "code-invalid", "invalid-code", key, item.code, cs.url, cs.version,
-                  expression=item.at("code"))
+            issue(
+                "error",
+                "code-invalid",
+                "invalid-code",
+                key,
+                item.code,
+                cs.url,
+                cs.version,
+                expression=item.at("code"),
+            )
         )
         return
     out.concept, out.valid = concept, True
     if concept.code != item.code:
         out.issues.append(
-            issue("information", "business-rule", "code-rule", "CODE_CASE_DIFFERENCE",
-                  item.code, concept.code, cs.key, expression=item.at("code"))
+            issue(
+                "information",
+                "business-rule",
+                "code-rule",
+                "CODE_CASE_DIFFERENCE",
+                item.code,
+                concept.code,
+                cs.key,
+                expression=item.at("code"),
+            )
         )
     out.display = display_for(context, cs, concept)
     _status_issues(context, item, out, cs, concept)
@@ -135,24 +156,50 @@ def _status_issues(context: Context, item: Input, out: Outcome, cs, concept: Con
         if concept.status == "inactive":
             status = "inactive"
         out.issues.append(
-            issue("warning", "business-rule", "code-comment", "INACTIVE_CONCEPT_FOUND",
-                  concept.code, status, expression=item.whole)
+            issue(
+                "warning",
+                "business-rule",
+                "code-comment",
+                "INACTIVE_CONCEPT_FOUND",
+                concept.code,
+                status,
+                expression=item.whole,
+            )
         )
         if context.params.flag("activeOnly"):
             out.issues.append(
-                issue("error", "business-rule", "code-rule", "STATUS_CODE_WARNING_CODE",
-                      concept.code, expression=item.at("code"))
+                issue(
+                    "error",
+                    "business-rule",
+                    "code-rule",
+                    "STATUS_CODE_WARNING_CODE",
+                    concept.code,
+                    expression=item.at("code"),
+                )
             )
             out.valid = False
     elif concept.deprecated:
         out.issues.append(
-            issue("warning", "business-rule", "code-comment", "DEPRECATED_CONCEPT_FOUND",
-                  concept.code, expression=item.whole)
+            issue(
+                "warning",
+                "business-rule",
+                "code-comment",
+                "DEPRECATED_CONCEPT_FOUND",
+                concept.code,
+                expression=item.whole,
+            )
         )
     if concept.abstract and context.params.get("abstract") is False:
         out.issues.append(
-            issue("error", "business-rule", "code-rule", "ABSTRACT_CODE_NOT_ALLOWED#nover",
-                  cs.url, concept.code, expression=item.at("code"))
+            issue(
+                "error",
+                "business-rule",
+                "code-rule",
+                "ABSTRACT_CODE_NOT_ALLOWED#nover",
+                cs.url,
+                concept.code,
+                expression=item.at("code"),
+            )
         )
         out.valid = False
 
@@ -162,24 +209,41 @@ def _system_problem(context: Context, item: Input, out: Outcome) -> bool:
     system = item.system or ""
     if ":" not in system:
         out.issues.append(
-            issue("error", "invalid", "invalid-data", "Terminology_TX_System_Relative",
-                  expression=item.at("system"))
+            issue(
+                "error",
+                "invalid",
+                "invalid-data",
+                "Terminology_TX_System_Relative",
+                expression=item.at("system"),
+            )
         )
         out.issues.append(_unknown_system_issue(context, item, quoted=True))
         out.unknown_system = system
         return True
     if context.registry.value_set(system) is not None:
         out.issues.append(
-            issue("error", "invalid", "invalid-data", "Terminology_TX_System_ValueSet2", system,
-                  expression=item.at("system"))
+            issue(
+                "error",
+                "invalid",
+                "invalid-data",
+                "Terminology_TX_System_ValueSet2",
+                system,
+                expression=item.at("system"),
+            )
         )
         return True
     supplement = context.registry.supplement(system, item.version)
     if supplement is not None:
         key = f"{supplement['url']}|{supplement.get('version')}"
         out.issues.append(
-            issue("error", "invalid", "invalid-data", "CODESYSTEM_CS_NO_SUPPLEMENT", key,
-                  expression=item.at("system"))
+            issue(
+                "error",
+                "invalid",
+                "invalid-data",
+                "CODESYSTEM_CS_NO_SUPPLEMENT",
+                key,
+                expression=item.at("system"),
+            )
         )
         return True
     return False
@@ -189,11 +253,26 @@ def _unknown_system_issue(context: Context, item: Input, quoted: bool) -> dict:
     system = context.registry.canonical(item.system or "")
     known = context.registry.versions("CodeSystem", system)
     if item.version and known:
-        return issue("error", "not-found", "not-found", "UNKNOWN_CODESYSTEM_VERSION", system,
-                     item.version, " or ".join(known), expression=item.at("system"))
+        return issue(
+            "error",
+            "not-found",
+            "not-found",
+            "UNKNOWN_CODESYSTEM_VERSION",
+            system,
+            item.version,
+            " or ".join(known),
+            expression=item.at("system"),
+        )
     if item.version:
-        return issue("error", "not-found", "not-found", "UNKNOWN_CODESYSTEM_VERSION_NONE",
-                     system, item.version, expression=item.at("system"))
+        return issue(
+            "error",
+            "not-found",
+            "not-found",
+            "UNKNOWN_CODESYSTEM_VERSION_NONE",
+            system,
+            item.version,
+            expression=item.at("system"),
+        )
     key = "UNKNOWN_CODESYSTEM" if quoted else "UNKNOWN_CODESYSTEM#unquoted"
     return issue("error", "not-found", "not-found", key, system, expression=item.at("system"))
 
@@ -203,8 +282,13 @@ def check_coding(context: Context, item: Input) -> Outcome:
     out = Outcome(item, system=item.system)
     if not item.system:
         out.issues.append(
-            issue("warning", "invalid", "invalid-data", "Coding_has_no_system__cannot_validate",
-                  expression=item.whole)
+            issue(
+                "warning",
+                "invalid",
+                "invalid-data",
+                "Coding_has_no_system__cannot_validate",
+                expression=item.whole,
+            )
         )
         return out
     if _system_problem(context, item, out):
@@ -228,8 +312,15 @@ def _not_in_vs(item: Input, vs: dict, severity: str = "error") -> dict:
     if item.display:
         shown += f" ('{item.display}')"
     tx = "not-in-vs" if severity == "error" else "this-code-not-in-vs"
-    return issue(severity, "code-invalid", tx, "None_of_the_provided_codes_are_in_the_value_set_one",
-                 shown, vs_key(vs), expression=item.at("code"))
+    return issue(
+        severity,
+        "code-invalid",
+        tx,
+        "None_of_the_provided_codes_are_in_the_value_set_one",
+        shown,
+        vs_key(vs),
+        expression=item.at("code"),
+    )
 
 
 def _infer_system(context: Context, item: Input, vs: dict, expanded: Expanded, out: Outcome):
@@ -239,14 +330,28 @@ def _infer_system(context: Context, item: Input, vs: dict, expanded: Expanded, o
         return True
     if systems:
         out.issues.append(
-            issue("error", "not-found", "cannot-infer",
-                  "Unable_to_resolve_system__value_set_has_multiple_matches",
-                  item.code, vs_key(vs), ", ".join(systems), expression=item.at("code"))
+            issue(
+                "error",
+                "not-found",
+                "cannot-infer",
+                "Unable_to_resolve_system__value_set_has_multiple_matches",
+                item.code,
+                vs_key(vs),
+                ", ".join(systems),
+                expression=item.at("code"),
+            )
         )
     else:
         out.issues.append(
-            issue("error", "not-found", "cannot-infer", "UNABLE_TO_INFER_CODESYSTEM",
-                  item.code, vs_key(vs), expression=item.at("code"))
+            issue(
+                "error",
+                "not-found",
+                "cannot-infer",
+                "UNABLE_TO_INFER_CODESYSTEM",
+                item.code,
+                vs_key(vs),
+                expression=item.at("code"),
+            )
         )
     out.issues.append(_not_in_vs(item, vs))
     return False
@@ -257,8 +362,13 @@ def _vs_systems(vs: dict) -> set[str]:
     return {inc.get("system") for inc in compose.get("include", []) if inc.get("system")}
 
 
-def check_in_value_set(context: Context, item: Input, vs: dict, expanded: Expanded | None,
-                       unknown: UnknownSystem | None) -> Outcome:
+def check_in_value_set(
+    context: Context,
+    item: Input,
+    vs: dict,
+    expanded: Expanded | None,
+    unknown: UnknownSystem | None,
+) -> Outcome:
     """A coding against a value set: its code system first, then membership."""
     out = Outcome(item, system=item.system)
     if not item.system:
@@ -267,27 +377,42 @@ def check_in_value_set(context: Context, item: Input, vs: dict, expanded: Expand
                 return out
         else:
             out.issues.append(
-                issue("warning", "invalid", "invalid-data",
-                      "Coding_has_no_system__cannot_validate", expression=item.whole)
+                issue(
+                    "warning",
+                    "invalid",
+                    "invalid-data",
+                    "Coding_has_no_system__cannot_validate",
+                    expression=item.whole,
+                )
             )
             out.issues.append(_not_in_vs(item, vs))
             return out
     out.system = item.system
-    if unknown is not None or expanded is None:
-        return _unknown_in_value_set(context, item, vs, out, unknown)
+    system = context.registry.canonical(item.system)
     if _system_problem(context, item, out):
         out.issues.insert(0, _not_in_vs(item, vs))
         return out
-    entry = expanded.entries.get((context.registry.canonical(item.system), item.code))
-    cs = entry.cs if entry else None
+    if unknown is not None and not (unknown.system == system and unknown.known):
+        return _unknown_in_value_set(context, item, vs, out, unknown)
+    if (
+        not context.registry.versions("CodeSystem", system)
+        and context.registry.code_system(system) is None
+    ):
+        return _unknown_in_value_set(context, item, vs, out, unknown)
+    versions = plan(context, vs, system, item.version, item)
+    out.issues += versions.issues
+    if versions.caused_by:
+        out.unknown_system, out.caused_by_unknown = versions.caused_by, True
+    cs = versions.cs
     if cs is None:
-        cs, _ = resolve_include_system(context, item.system, item.version)
-    if cs is None:
-        out.issues.append(_not_in_vs(item, vs))
-        out.issues.append(_unknown_system_issue(context, item, quoted=item.path != "Coding"))
-        out.unknown_system = context.registry.canonical(item.system)
+        return out
+    if expanded is None:
+        _check_in_code_system(context, item, out, cs)
+        out.valid = False
         return out
     _check_in_code_system(context, item, out, cs)
+    if versions.failed:
+        out.valid = False
     if context.params.flag("valueset-membership-only"):
         out.issues = []
     if out.concept is None:
@@ -309,7 +434,7 @@ def check_in_value_set(context: Context, item: Input, vs: dict, expanded: Expand
 def _member(expanded: Expanded, cs: CodeSystemIndex, concept: Concept | None, item: Input):
     if concept is None:
         return None
-    return expanded.entries.get((cs.url, concept.code))
+    return expanded.find(cs.url, concept.code, cs.version)
 
 
 def _unknown_in_value_set(context, item, vs, out, unknown) -> Outcome:
@@ -321,7 +446,8 @@ def _unknown_in_value_set(context, item, vs, out, unknown) -> Outcome:
         out.caused_by_unknown = True
         return out
     out.issues.append(_not_in_vs(item, vs))
-    out.issues.append(_unknown_system_issue(context, item, quoted=False))
+    quoted = item.path != "Coding" and unknown is None
+    out.issues.append(_unknown_system_issue(context, item, quoted=quoted))
     out.unknown_system = system
     return out
 
@@ -342,7 +468,7 @@ def _collect(outcomes: list[Outcome], concept: dict, vs: dict | None) -> list[di
     if not concept or vs is None:
         return issues
     issues = [_downgrade(i) if _tx_code(i) == "not-in-vs" else i for i in issues]
-    if not any(o.member for o in outcomes):
+    if not any(o.member or o.caused_by_unknown for o in outcomes):
         general = issue(
             "error", "code-invalid", "not-in-vs", "TX_GENERAL_CC_ERROR_MESSAGE", vs_key(vs)
         )
@@ -351,7 +477,12 @@ def _collect(outcomes: list[Outcome], concept: dict, vs: dict | None) -> list[di
 
 
 def _chosen(outcomes: list[Outcome]) -> Outcome | None:
-    for test in (lambda o: o.valid, lambda o: o.member, lambda o: o.concept is not None, lambda o: True):
+    for test in (
+        lambda o: o.valid,
+        lambda o: o.member,
+        lambda o: o.concept is not None,
+        lambda o: True,
+    ):
         found = next((o for o in outcomes if test(o)), None)
         if found is not None:
             return found
@@ -379,12 +510,19 @@ def _result(context: Context, outcomes: list[Outcome], concept: dict, vs: dict |
     message = "; ".join(
         i["details"]["text"]
         for i in issues
-        if (i["severity"] in ("error", "warning") or _tx_code(i) == "invalid-display")
+        if (
+            i["severity"] == "error"
+            or _tx_code(i) == "invalid-display"
+            or (i["severity"] == "warning" and _tx_code(i) != "vs-invalid")
+        )
         and not _fragment(i)
     )
     if message:
         params.append({"name": "message", "valueString": message})
     params.append({"name": "result", "valueBoolean": valid})
+    if chosen is not None and chosen.concept is not None and chosen.concept.inactive:  # noqa: SIM102
+        if chosen.concept.status:
+            params.append({"name": "status", "valueCode": chosen.concept.status})
     if chosen is not None and chosen.system and (known or not concept):
         params.append({"name": "system", "valueUri": chosen.system})
     if chosen is not None and chosen.cs is not None and chosen.cs.version and known:
@@ -393,16 +531,71 @@ def _result(context: Context, outcomes: list[Outcome], concept: dict, vs: dict |
         if o.unknown_system:
             name = "x-caused-by-unknown-system" if o.caused_by_unknown else "x-unknown-system"
             params.append({"name": name, "valueCanonical": o.unknown_system})
-    if chosen is not None and chosen.concept is not None and chosen.concept.code != chosen.input.code:
+    if (
+        chosen is not None
+        and chosen.concept is not None
+        and chosen.concept.code != chosen.input.code
+    ):
         params.append({"name": "normalized-code", "valueCode": chosen.concept.code})
     return {"resourceType": "Parameters", "parameter": params}
 
 
 def _fragment(found: dict) -> bool:
-    return any(e.get("valueString") == "UNKNOWN_CODE_IN_FRAGMENT" for e in found.get("extension", []))
+    return any(
+        e.get("valueString") == "UNKNOWN_CODE_IN_FRAGMENT" for e in found.get("extension", [])
+    )
 
 
 # -- operations ------------------------------------------------------------------------------
+def _canonical_systems(context: Context, inputs: list[Input]) -> list[dict]:
+    """Alternate system URIs (aliases) are answered with the canonical URL, and say so."""
+    notes = []
+    for item in inputs:
+        canonical = context.registry.canonical(item.system) if item.system else None
+        if canonical and canonical != item.system:
+            notes.append(
+                issue(
+                    "information",
+                    "informational",
+                    None,
+                    "SYSTEM_ALIAS",
+                    item.system,
+                    canonical,
+                    expression=item.at("system"),
+                )
+            )
+            item.system = canonical
+    return notes
+
+
+def _status_notes(vs: dict, expanded: Expanded | None, outcomes: list[Outcome]) -> list[dict]:
+    """Information issues for draft / experimental / deprecated / withdrawn resources used."""
+    statuses = dict(expanded.statuses) if expanded is not None else {}
+    if status_flag(vs):
+        statuses[vs_key(vs)] = ("ValueSet", status_flag(vs))
+    used = {o.cs.key for o in outcomes if o.cs is not None}
+    notes = []
+    for key, (rtype, flag) in statuses.items():
+        if rtype == "ValueSet" or key in used:
+            notes.append(
+                issue("information", "business-rule", "status-check", f"MSG_{flag.upper()}",
+                      rtype, key)
+            )
+    return notes
+
+
+def _with_notes(result: dict, notes: list[dict]) -> dict:
+    if not notes:
+        return result
+    params = result["parameter"]
+    found = next((p for p in params if p["name"] == "issues"), None)
+    if found is None:
+        params.append({"name": "issues", "resource": operation_outcome(notes)})
+    else:
+        found["resource"]["issue"] += notes
+    return result
+
+
 def run_code_system(context: Context, instance_id: str | None = None) -> dict:
     url = None
     if instance_id:
@@ -413,13 +606,15 @@ def run_code_system(context: Context, instance_id: str | None = None) -> dict:
     else:
         url = context.params.get("url") or context.params.get("system")
     inputs, concept = _inputs(context, url)
+    notes = _canonical_systems(context, inputs)
     outcomes = [check_coding(context, item) for item in inputs]
-    return _result(context, outcomes, concept, None)
+    return _with_notes(_result(context, outcomes, concept, None), notes)
 
 
 def run_value_set(context: Context, instance_id: str | None = None) -> dict:
     vs = resolve_value_set(context, instance_id)
     context.use_value_set_language(vs)
+    context.value_set = vs
     for url in requested(context, vs):
         if context.registry.supplement(url) is None:
             raise missing_error(url)
@@ -430,8 +625,10 @@ def run_value_set(context: Context, instance_id: str | None = None) -> dict:
         if error.status != 404:
             raise
         return _failed(error.outcome["issue"], concept)
+    notes = _canonical_systems(context, inputs)
     outcomes = [check_in_value_set(context, item, vs, expanded, unknown) for item in inputs]
-    return _result(context, outcomes, concept, vs)
+    notes += _status_notes(vs, expanded, outcomes)
+    return _with_notes(_result(context, outcomes, concept, vs), notes)
 
 
 def _failed(issues: list[dict], concept: dict) -> dict:
@@ -439,7 +636,8 @@ def _failed(issues: list[dict], concept: dict) -> dict:
     echo = [{"name": "codeableConcept", "valueCodeableConcept": concept}] if concept else []
     return {
         "resourceType": "Parameters",
-        "parameter": echo + [
+        "parameter": echo
+        + [
             {"name": "issues", "resource": operation_outcome(issues)},
             {"name": "message", "valueString": "; ".join(i["details"]["text"] for i in issues)},
             {"name": "result", "valueBoolean": False},
@@ -447,11 +645,12 @@ def _failed(issues: list[dict], concept: dict) -> dict:
     }
 
 
-def _expand_for_validation(context: Context, vs: dict) -> tuple[Expanded | None, UnknownSystem | None]:
+def _expand_for_validation(
+    context: Context, vs: dict
+) -> tuple[Expanded | None, UnknownSystem | None]:
     try:
-        return Composer(context).evaluate(vs), None
+        return Composer(context, strict=False).evaluate(vs), None
     except UnknownSystem as unknown:
         return None, unknown
 
 
-__all__ = ["run_code_system", "run_value_set", "check_coding", "Entry", "unknown_system_error"]

@@ -18,6 +18,10 @@ from codesystem import (
 )
 
 BASE = "https://hcpcs-tx.org/fhir/CodeSystem/"
+FHIR_PROPERTY = "http://hl7.org/fhir/concept-properties#"
+STANDARD_URIS = ("status", "inactive", "added-date", "termination-date")
+R5_ONLY = ("versionAlgorithmCoding", "effectivePeriod")
+R5_PERIOD_EXT = "http://hl7.org/fhir/5.0/StructureDefinition/extension-CodeSystem.effectivePeriod"
 # the issue's property table: code -> FHIR type
 PROPERTIES = {
     "kind": "code", "short-description": "string", "pricing-indicator": "Coding",
@@ -63,10 +67,21 @@ def test_property_declarations(excerpt) -> None:
     assert {code: p["type"] for code, p in declared.items()} == PROPERTIES
     assert declared["status"]["uri"] == "http://hl7.org/fhir/concept-properties#status"
     assert declared["inactive"]["uri"] == "http://hl7.org/fhir/concept-properties#inactive"
+    assert declared["added-date"]["uri"] == FHIR_PROPERTY + "effectiveDate"
+    assert declared["termination-date"]["uri"] == FHIR_PROPERTY + "retirementDate"
     for code, p in declared.items():
-        if code not in ("status", "inactive"):
+        if code not in STANDARD_URIS:
             assert p["uri"] == f"{BASE}hcpcs#{code}"
         assert p["description"]
+
+
+def test_effective_period_starts_on_the_release_month(excerpt, release_2019) -> None:
+    """CMS's quarterly effective date: the first day of the release's month."""
+    assert to_fhir(excerpt)["effectivePeriod"] == {"start": "2026-01-01"}
+    assert to_fhir(release_2019)["effectivePeriod"] == {"start": "2019-01-01"}
+    r4 = to_fhir(excerpt, "r4")
+    assert "effectivePeriod" not in r4
+    assert r4["extension"] == [{"url": R5_PERIOD_EXT, "valuePeriod": {"start": "2026-01-01"}}]
 
 
 def test_every_concept_property_is_declared_with_its_type(release_2020) -> None:
@@ -89,15 +104,17 @@ def test_excerpt_validates_r5_and_r4(excerpt) -> None:
     r5, r4 = to_fhir(excerpt), to_fhir(excerpt, "r4")
     CodeSystem.model_validate(r5)
     CodeSystemR4.model_validate(r4)
-    assert {k: v for k, v in r5.items() if k != "versionAlgorithmCoding"} == r4
+    r4.pop("extension")  # effectivePeriod, see test_effective_period_starts_on_the_release_month
+    assert {k: v for k, v in r5.items() if k not in R5_ONLY} == r4
 
 
 def test_full_2020_validates_r5_and_its_r4_differs_only_by_r5_elements(release_2020) -> None:
-    """One full validation (~5 s); R4 is R5 minus versionAlgorithm, validated on the excerpt."""
+    """One full validation (~5 s); R4 is R5 minus its R5-only elements, validated on the excerpt."""
     r5 = to_fhir(release_2020)
     CodeSystem.model_validate(r5)
-    r5.pop("versionAlgorithmCoding")
-    assert to_fhir(release_2020, "r4") == r5
+    r4 = to_fhir(release_2020, "r4")
+    r4.pop("extension")
+    assert {k: v for k, v in r5.items() if k not in R5_ONLY} == r4
 
 
 def test_unknown_fhir_version(excerpt) -> None:

@@ -101,7 +101,9 @@ def _issue_key(issue: dict) -> tuple:
 def _parameter_key(parameter: dict) -> tuple:
     if parameter.get("name") != "property":
         return (parameter.get("name", ""), "")
-    code = next((p.get("valueCode", "") for p in parameter.get("part", []) if p.get("name") == "code"), "")
+    code = next(
+        (p.get("valueCode", "") for p in parameter.get("part", []) if p.get("name") == "code"), ""
+    )
     return ("property", code)
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from terminology.loader import LoadError, load_files
+from terminology.loader import RELEASES_ENV, LoadError, load_files, shipped_releases
 
 from .conftest import HCPCS, RELEASE_2020
 from .test_versions import CM_R4, VS_R5
@@ -61,3 +61,10 @@ def test_bad_release_and_missing_file_are_named(tmp_path) -> None:
     with pytest.raises(LoadError, match="no such file"):
         load_files([tmp_path / "missing.zip"])
     assert RELEASE_2020.exists()
+
+
+def test_shipped_releases_from_the_tree_or_the_environment(monkeypatch, tmp_path) -> None:
+    names = [p.name for p in shipped_releases()]
+    assert names == ["2019-Alpha-Numeric-HCPCS-File.zip", "2020-Alpha-Numeric-HCPCS-File.zip"]
+    monkeypatch.setenv(RELEASES_ENV, str(tmp_path))
+    assert shipped_releases() == []

@@ -201,3 +201,15 @@ def test_accept_language_reaches_the_engine(client) -> None:
     headers = {"Accept-Language": "en"}
     status, result = call(client, "r5", "GET", "CodeSystem/$lookup", asked, headers=headers)
     assert status == 200 and values(result)["display"].startswith("Injection")
+
+
+@pytest.mark.parametrize(("base", "method"), CASES)
+def test_instance_level_expand_and_validate(client, base, method) -> None:
+    path = "ValueSet/hcpcs-betos-O1E-2020-01"
+    status, result = call(
+        client, base, method, f"{path}/$expand", [{"name": "count", "valueInteger": 1}]
+    )
+    assert status == 200 and result["expansion"]["total"] == 897
+    asked = [_uri("system", HCPCS), _code("code", "J0120")]
+    status, result = call(client, base, method, f"{path}/$validate-code", asked)
+    assert status == 200 and values(result)["result"] is True

@@ -1,0 +1,174 @@
+"""Which code system version a coding is validated against in a value set, and the issues
+when the coding's version, the value set's include version and the version parameters
+(force-/system-/check-system-version) disagree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from terminology.index import CodeSystemIndex
+from terminology.operations import Context
+from terminology.outcome import issue
+from terminology.registry import version_matches
+
+
+@dataclass
+class VersionPlan:
+    cs: CodeSystemIndex | None
+    issues: list[dict] = field(default_factory=list)
+    caused_by: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return any(i["severity"] == "error" for i in self.issues)
+
+
+def _include_version(vs: dict, system: str) -> str | None:
+    for include in vs.get("compose", {}).get("include", []):
+        if include.get("system") == system and include.get("version"):
+            return include["version"]
+    return None
+
+
+def _resolve(context: Context, system: str, version: str | None) -> CodeSystemIndex | None:
+    return context.registry.code_system(system, version)
+
+
+def _unknown(context: Context, system: str, version: str, where: str) -> dict:
+    known = context.registry.versions("CodeSystem", system)
+    if not known:
+        return issue(
+            "error",
+            "not-found",
+            "not-found",
+            "UNKNOWN_CODESYSTEM_VERSION_NONE",
+            system,
+            version,
+            expression=where,
+        )
+    return issue(
+        "error",
+        "not-found",
+        "not-found",
+        "UNKNOWN_CODESYSTEM_VERSION",
+        system,
+        version,
+        " or ".join(known),
+        expression=where,
+    )
+
+
+def _mismatch(system: str, included: str, given: str, where: str) -> dict:
+    return issue(
+        "error",
+        "invalid",
+        "vs-invalid",
+        "VALUESET_VALUE_MISMATCH",
+        system,
+        included,
+        given,
+        expression=where,
+    )
+
+
+def plan(context: Context, vs: dict, system: str, given: str | None, item) -> VersionPlan:
+    """The version to validate against, and what disagreed on the way."""
+    force = context.force_versions.get(system)
+    if force:
+        result = VersionPlan(_resolve(context, system, force))
+        if given and not version_matches(force, given):
+            included = _include_version(vs, system) or ""
+            result.issues.append(_changed(system, force, given, included, item.at("version")))
+        if given and _resolve(context, system, given) is None:
+            result.issues.append(_unknown(context, system, given, item.at("system")))
+            result.caused_by = f"{system}|{given}"
+        return _checked(context, result, system, item)
+    included = _include_version(vs, system)
+    if included:
+        result = _with_include(context, system, included, given, item)
+    else:
+        result = _versionless(context, system, given, item)
+    return _checked(context, result, system, item)
+
+
+def _with_include(context: Context, system: str, included: str, given: str | None, item):
+    pinned = _resolve(context, system, included)
+    if pinned is None:
+        result = VersionPlan(_resolve(context, system, given) if given else None)
+        if result.cs is None:
+            result.cs = _resolve(context, system, None)
+        result.issues.append(_unknown(context, system, included, item.at("system")))
+        result.caused_by = f"{system}|{included}"
+        if given and given != included:
+            result.issues.append(_mismatch(system, included, given, item.at("version")))
+        return result
+    if not given or version_matches(included, given):
+        return VersionPlan(_resolve(context, system, given) or pinned if given else pinned)
+    result = VersionPlan(pinned)
+    shown = included if not version_matches(included, pinned.version) else pinned.version
+    result.issues.append(_mismatch(system, shown, given, item.at("version")))
+    if _resolve(context, system, given) is None:
+        result.issues.append(_unknown(context, system, given, item.at("system")))
+        result.caused_by = f"{system}|{given}"
+    return result
+
+
+def _changed(system: str, resolved: str, given: str, included: str, where: str) -> dict:
+    return issue(
+        "error",
+        "invalid",
+        "vs-invalid",
+        "VALUESET_VALUE_MISMATCH_CHANGED",
+        system,
+        resolved,
+        given,
+        included,
+        expression=where,
+    )
+
+
+def _versionless(context: Context, system: str, given: str | None, item) -> VersionPlan:
+    default = context.default_versions.get(system) or context.check_versions.get(system)
+    fallback = _resolve(context, system, default) or _resolve(context, system, None)
+    if not given:
+        return VersionPlan(fallback)
+    found = _resolve(context, system, given)
+    if found is not None:
+        return VersionPlan(found)
+    result = VersionPlan(fallback, caused_by=f"{system}|{given}")
+    result.issues.append(_unknown(context, system, given, item.at("system")))
+    if fallback is not None and context.default_versions.get(system):
+        result.issues.append(_changed(system, fallback.version, given, "", item.at("version")))
+    elif fallback is not None:
+        result.issues.append(
+            issue(
+                "warning",
+                "invalid",
+                "vs-invalid",
+                "VALUESET_VALUE_MISMATCH_DEFAULT",
+                system,
+                fallback.version,
+                given,
+                expression=item.at("version"),
+            )
+        )
+    return result
+
+
+def _checked(context: Context, result: VersionPlan, system: str, item) -> VersionPlan:
+    required = context.check_versions.get(system)
+    if required and result.cs is not None and not version_matches(required, result.cs.version):
+        result.issues.insert(
+            0,
+            issue(
+                "error",
+                "exception",
+                "version-error",
+                "VALUESET_VERSION_CHECK",
+                result.cs.version,
+                system,
+                required,
+                expression=item.at("version"),
+            ),
+        )
+    return result

@@ -1,0 +1,174 @@
+"""$subsumes, $translate, $batch-validate-code, parameter parsing and engine-level errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from terminology.engine import OperationRequest
+from terminology.outcome import TerminologyError
+from terminology.params import parameters_from_query
+from tests.engine.conftest import HCPCS, SIMPLE, fail, get, run
+
+SOURCE = "http://hl7.org/fhir/test/CodeSystem/source"
+TARGET = "http://hl7.org/fhir/test/CodeSystem/target"
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "outcome"),
+    [
+        ("code2", "code2aI", "subsumes"),
+        ("code2aI", "code2", "subsumed-by"),
+        ("code1", "code1", "equivalent"),
+        ("code1", "code3", "not-subsumed"),
+    ],
+)
+def test_subsumes(simple_engine, a, b, outcome) -> None:
+    result = run(
+        simple_engine, "subsumes", "CodeSystem", system__Uri=SIMPLE, codeA__Code=a, codeB__Code=b
+    )
+    assert get(result, "outcome") == outcome
+
+
+def test_subsumes_by_codings_and_errors(simple_engine) -> None:
+    result = run(
+        simple_engine,
+        "subsumes",
+        "CodeSystem",
+        codingA={"system": SIMPLE, "code": "code2a"},
+        codingB={"system": SIMPLE, "code": "code2aII"},
+    )
+    assert get(result, "outcome") == "subsumes"
+    assert (
+        fail(
+            simple_engine,
+            "subsumes",
+            "CodeSystem",
+            system__Uri=SIMPLE,
+            codeA__Code="x",
+            codeB__Code="code1",
+        ).status
+        == 404
+    )
+    assert (
+        fail(
+            simple_engine, "subsumes", "CodeSystem", codeA__Code="code1", codeB__Code="code1"
+        ).status
+        == 400
+    )
+
+
+def test_translate_forward_and_reverse(simple_engine) -> None:
+    forward = run(
+        simple_engine,
+        "translate",
+        "ConceptMap",
+        sourceSystem__Uri=SOURCE,
+        sourceCode__Code="code-1",
+        targetSystem__Uri=TARGET,
+    )
+    assert get(forward, "result") is True
+    match = {p["name"]: p for p in forward["parameter"][1]["part"]}
+    assert match["concept"]["valueCoding"] == {"system": TARGET, "code": "code1"}
+    assert match["relationship"]["valueCode"] == "equivalent"
+    reverse = run(
+        simple_engine, "translate", "ConceptMap", targetCode__Code="code1", targetSystem__Uri=TARGET
+    )
+    source = {p["name"]: p for p in reverse["parameter"][1]["part"]}["source"]
+    assert source["valueCoding"] == {"system": SOURCE, "code": "code-1"}
+    none = run(
+        simple_engine,
+        "translate",
+        "ConceptMap",
+        sourceSystem__Uri=SOURCE,
+        sourceCode__Code="nothing",
+    )
+    assert get(none, "result") is False and get(none, "message")
+
+
+def test_batch_validate(simple_engine) -> None:
+    validations = [
+        {
+            "name": "validation",
+            "resource": {
+                "resourceType": "Parameters",
+                "parameter": [{"name": "coding", "valueCoding": {"system": SIMPLE, "code": code}}],
+            },
+        }
+        for code in ("code1", "zzz")
+    ]
+    request = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "url", "valueUri": "http://hl7.org/fhir/test/ValueSet/simple-all"}]
+        + validations,
+    }
+    result = simple_engine.run(OperationRequest("batch-validate-code", "ValueSet", request))
+    answers = [p["resource"] for p in result["parameter"]]
+    assert [get(a, "result") for a in answers] == [True, False]
+
+
+def test_parameters_from_query_types_values() -> None:
+    found = parameters_from_query(
+        "expand",
+        [
+            ("url", "http://x"),
+            ("count", "10"),
+            ("activeOnly", "true"),
+            ("filter", "skin"),
+            ("_format", "json"),
+        ],
+    )
+    assert found["parameter"] == [
+        {"name": "url", "valueUri": "http://x"},
+        {"name": "count", "valueInteger": 10},
+        {"name": "activeOnly", "valueBoolean": True},
+        {"name": "filter", "valueString": "skin"},
+        {"name": "_format", "valueString": "json"},
+    ]
+    lookup = parameters_from_query(
+        "lookup", [("system", HCPCS), ("code", "A0021"), ("coding", f"{HCPCS}|A0021")]
+    )
+    assert lookup["parameter"][1] == {"name": "code", "valueCode": "A0021"}
+    assert lookup["parameter"][2]["valueCoding"] == {"system": HCPCS, "code": "A0021"}
+    with pytest.raises(TerminologyError) as caught:
+        parameters_from_query("expand", [("count", "lots")])
+    assert caught.value.status == 400 and "count" in caught.value.text
+
+
+def test_body_that_is_not_parameters(simple_engine) -> None:
+    with pytest.raises(TerminologyError) as caught:
+        simple_engine.run(OperationRequest("expand", "ValueSet", {"resourceType": "Patient"}))
+    assert caught.value.status == 400 and "Patient" in caught.value.text
+
+
+def test_unknown_operation_and_instance(simple_engine) -> None:
+    with pytest.raises(TerminologyError):
+        simple_engine.run(OperationRequest("closure", "ValueSet", {"resourceType": "Parameters"}))
+    with pytest.raises(TerminologyError) as caught:
+        simple_engine.run(
+            OperationRequest("expand", "ValueSet", {"resourceType": "Parameters"}, "nope")
+        )
+    assert caught.value.status == 404
+
+
+def test_tx_resources_are_per_request(simple_engine) -> None:
+    extra = {
+        "resourceType": "CodeSystem",
+        "url": "http://x.org/extra",
+        "content": "complete",
+        "concept": [{"code": "a", "display": "A"}],
+    }
+    request = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "url", "valueUri": "http://x.org/extra"},
+            {"name": "code", "valueCode": "a"},
+            {"name": "tx-resource", "resource": extra},
+        ],
+    }
+    result = simple_engine.run(OperationRequest("validate-code", "CodeSystem", request))
+    assert get(result, "result") is True
+    request["parameter"].pop()
+    again = simple_engine.run(OperationRequest("validate-code", "CodeSystem", request))
+    assert get(again, "result") is False
+    assert simple_engine.resource("CodeSystem", "simple")["url"] == SIMPLE
+    assert all(r.get("url") != "http://x.org/extra" for r in simple_engine.resources("CodeSystem"))
