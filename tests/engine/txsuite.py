@@ -6,7 +6,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+
+from fhir.resources.operationoutcome import OperationOutcome
+from fhir.resources.parameters import Parameters
+from fhir.resources.valueset import ValueSet
 
 from terminology.engine import Engine, OperationRequest
 from terminology.outcome import TerminologyError
@@ -20,6 +25,7 @@ OPERATIONS = {
     "batch-validate": ("batch-validate-code", "ValueSet"),
 }
 SCRUB = {"meta", "text", "diagnostics"}
+MODELS = {"Parameters": Parameters, "ValueSet": ValueSet, "OperationOutcome": OperationOutcome}
 
 
 def load(path: Path) -> dict:
@@ -65,6 +71,9 @@ def run_case(root: Path, case: Case, externals: dict) -> str | None:
         actual = engine.run(request)
     except TerminologyError as error:
         status, actual = error.status, error.outcome
+    problem = _parses(actual)
+    if problem and all(_source_valid(root, name) for name in case.setup):
+        return problem
     expected_code = test.get("http-code", "2xx")
     if str(status)[0] != expected_code[0]:
         return f"http {status} != {expected_code}: {json.dumps(actual)[:600]}"
@@ -74,6 +83,31 @@ def run_case(root: Path, case: Case, externals: dict) -> str | None:
     expected = load(root / rfile)
     ext = externals.get(rfile, {})
     return compare(normalise(expected), normalise(scrub(actual)), "", ext)
+
+
+def _parses(resource: dict) -> str | None:
+    """Every answer must be a valid R5 resource (fhir.resources models)."""
+    model = MODELS.get(resource.get("resourceType"))
+    if model is None:
+        return f"unexpected resource type {resource.get('resourceType')}"
+    try:
+        model.model_validate(resource)
+    except ValueError as error:
+        return f"not a valid R5 {resource['resourceType']}: {str(error)[:300]}"
+    return None
+
+
+@cache
+def _source_valid(root: Path, name: str) -> bool:
+    """Whether a suite resource is itself valid R5 (garbage in excuses garbage out)."""
+    resource = load(root / name)
+    if resource.get("resourceType") != "ValueSet":
+        return True
+    try:
+        ValueSet.model_validate(resource)
+    except ValueError:
+        return False
+    return True
 
 
 def scrub(value):
