@@ -27,6 +27,7 @@ def parse(argv: list[str]) -> Settings:
     ap.add_argument("--only", default="", help="comma-separated scenario ids, e.g. LK01,VC02")
     ap.add_argument("--out", type=Path, default=s.out, help="results folder")
     ap.add_argument("--no-readme", action="store_true", help="leave README.md alone")
+    ap.add_argument("--wait-cli", type=float, default=0.0, help="seconds to poll for hcpcs-tx")
     a = ap.parse_args(argv)
     return Settings(
         duration_s=a.duration,
@@ -40,6 +41,7 @@ def parse(argv: list[str]) -> Settings:
         out=a.out,
         readme=None if a.no_readme else s.readme,
         command=command_line(argv),
+        wait_cli_s=a.wait_cli,
     )
 
 

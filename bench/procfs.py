@@ -18,6 +18,7 @@ class Memory:
     processes: int
     rss_mb: float
     pss_mb: float
+    largest_rss_mb: float = 0.0  # the biggest single process (a worker)
 
 
 def descendants(pid: int) -> list[int]:
@@ -53,9 +54,10 @@ def _kb(path: Path, key: str) -> int:
 def tree_memory(pid: int) -> Memory:
     """Summed RSS and PSS (MB) of ``pid`` and its descendants."""
     pids = [p for p in descendants(pid) if os.path.exists(f"/proc/{p}")]
-    rss = sum(_kb(Path(f"/proc/{p}/status"), "VmRSS:") for p in pids)
+    each = [_kb(Path(f"/proc/{p}/status"), "VmRSS:") for p in pids]
     pss = sum(_kb(Path(f"/proc/{p}/smaps_rollup"), "Pss:") for p in pids)
-    return Memory(len(pids), round(rss / 1024, 1), round(pss / 1024, 1))
+    mb = [round(kb / 1024, 1) for kb in (sum(each), pss, max(each, default=0))]
+    return Memory(len(pids), *mb)
 
 
 def cpu_seconds(pid: int) -> float:

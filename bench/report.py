@@ -80,23 +80,31 @@ def targets(results: dict) -> list[dict]:
     return rows
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
 def scenario_table(results: dict) -> str:
     cores = results["machine"]["cpus"] or 1
     head = (
-        "| id | scenario | p50 ms | p95 ms | p99 ms | rps @50 | rps/core | × FastAPI | × ASGI "
-        "| errors | body bytes |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| id | scenario | p50 ms | p95 ms | p99 ms | rps @50 | rps/core | FastAPI rps | × FastAPI "
+        "| ASGI rps | × ASGI | errors | body bytes |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     lines = [head]
     for s in results["scenarios"]:
         if s.get("skip"):
-            lines.append(f"| {s['id']} | {s['title']} | skipped: {s['skip'][:160]} ||||||||| ")
+            lines.append(
+                f"| {s['id']} | {s['title']} | skipped: {_cell(s['skip'][:160])} |" + " |" * 10
+            )
             continue
         one, fifty = s["ours_1"], s["ours_50"] or {}
         rps = fifty.get("rps")
         lines.append(
             f"| {s['id']} | {s['title']} | {_f(one['p50_ms'])} | {_f(one['p95_ms'])} "
             f"| {_f(one['p99_ms'])} | {_f(rps, 0)} | {_f(rps and rps / cores, 0)} "
-            f"| {_f(s['ratio_fastapi'])} | {_f(s['ratio_asgi'])} | {s['errors']} "
+            f"| {_f(s['fastapi_50']['rps'], 0)} | {_f(s['ratio_fastapi'])} "
+            f"| {_f(s['asgi_50']['rps'], 0)} | {_f(s['ratio_asgi'])} | {s['errors']} "
             f"| {s['verify']['mean_bytes']:,} |"
         )
     return "\n".join(lines)
@@ -144,7 +152,8 @@ def once_lines(results: dict) -> str:
         m = srv.get(key) or {}
         out.append(
             f"- RSS {label}: **{_f(m.get('rss_mb'), 1)} MB** summed over {m.get('processes', '?')} "
-            f"processes (PSS {_f(m.get('pss_mb'), 1)} MB)"
+            f"processes (PSS {_f(m.get('pss_mb'), 1)} MB; largest process "
+            f"{_f(m.get('largest_rss_mb'), 1)} MB)"
         )
     for name in ("fastapi", "asgi"):
         r = ceil.get(name)
@@ -196,9 +205,11 @@ at end {results.get("loadavg_end")}; other processes on the machine used \
 
 `× FastAPI` / `× ASGI`: our rps at {st["connections"]} clients over the ceiling's rps for the \
 same bytes. `errors`: socket errors + answers of the wrong class (a non-2xx where a 2xx is \
-right; for LK05, whose right answer is a 4xx OperationOutcome, a 2xx). Before the load, \
-30 sampled requests per scenario are checked the same way and the median-sized answer is \
-what the ceilings replay.
+right; for LK05, whose right answer is a 4xx OperationOutcome, a 2xx); wrk cannot read \
+bodies cheaply, so under load only the status class is checked. Before the load, up to 30 \
+sampled requests per scenario are checked in full (status and content: `display` present, \
+`result` true, or false for VC03, a non-empty expansion, ...; `bench/verify.py`), and \
+the median-sized right answer is what the ceilings replay.
 
 {once_lines(results)}
 

@@ -46,6 +46,7 @@ class Settings:
     out: Path = ROOT / "bench/results"
     readme: Path | None = ROOT / "README.md"
     command: str = "python -m bench"
+    wait_cli_s: float = 0.0  # poll this long for `hcpcs-tx serve` (being written in parallel)
     first_code: str = "A0021"  # in every HCPCS release since the 1990s
 
 
@@ -99,6 +100,17 @@ def load_store(s: Settings, db: Path) -> dict:
     }
 
 
+def ceilings(s: Settings, captures: Path) -> tuple[Server, Server]:
+    """The minimal-FastAPI and bare-ASGI ceilings (not started), replaying ``captures``."""
+    env = {ENV: str(captures), "PYTHONPATH": str(ROOT)}
+    made = []
+    for name in ("fastapi", "asgi"):
+        port = free_port()
+        cmd = uvicorn_cmd(f"bench.ceiling:{name}_app", port, s.workers)
+        made.append(Server(name, cmd, port, s.work, env))
+    return made[0], made[1]
+
+
 def _errors(sc: Scenario, r: WrkResult) -> int:
     wrong = (r.requests - r.non_2xx) if sc.expect_error else r.non_2xx
     return wrong + r.socket_errors
@@ -107,7 +119,7 @@ def _errors(sc: Scenario, r: WrkResult) -> int:
 def run(s: Settings) -> dict:
     s.work.mkdir(parents=True, exist_ok=True)
     wrk = ensure_wrk(log)
-    wait_for_cli(timeout_s=float(os.environ.get("BENCH_WAIT_CLI_S", "0")))
+    wait_for_cli(timeout_s=s.wait_cli_s)
     results: dict = {"machine": machine.describe(wrk), "notes": []}
     db = s.work / "bench.db"
     results["store"] = load_store(s, db)
@@ -139,24 +151,8 @@ def run(s: Settings) -> dict:
         captures = [c.capture for c in checked if c.capture]
         cap_file = s.work / "captures.json"
         save_captures(captures, cap_file)
-        env = {ENV: str(cap_file), "PYTHONPATH": str(ROOT)}
-        fa_port, asgi_port = free_port(), free_port()
-        with (
-            Server(
-                "fastapi",
-                uvicorn_cmd("bench.ceiling:fastapi_app", fa_port, s.workers),
-                fa_port,
-                s.work,
-                env,
-            ) as fa,
-            Server(
-                "asgi",
-                uvicorn_cmd("bench.ceiling:asgi_app", asgi_port, s.workers),
-                asgi_port,
-                s.work,
-                env,
-            ) as asgi,
-        ):
+        fa, asgi = ceilings(s, cap_file)
+        with fa, asgi:
             probe = captures[0].route if captures else "/"
             fa.wait_answer(probe)
             asgi.wait_answer(probe)

@@ -1,14 +1,16 @@
 """Check a sample of each scenario's requests against our server and capture its bytes.
 
-Before any load, every scenario's answers are checked (2xx, or a 4xx OperationOutcome
-where that is the correct answer), and the median-sized answer becomes the bytes the
-ceilings replay. A scenario whose every sampled answer is wrong is skipped with a reason.
+Before any load, every scenario's answers are checked: the status (2xx, or a 4xx
+OperationOutcome where an error is the right answer) and what the answer says
+(``EXPECT``). The median-sized right answer becomes the bytes the ceilings replay. A
+scenario whose every sampled answer is wrong is skipped with a reason.
 """
 
 from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import httpx
@@ -34,16 +36,43 @@ class Checked:
     first_problem: str = ""
 
 
+def _param(resource: dict, name: str) -> object:
+    for p in resource.get("parameter", []):
+        if p.get("name") == name:
+            return next((v for k, v in p.items() if k.startswith("value")), p.get("resource"))
+    return None
+
+
+def _contains(resource: dict) -> int:
+    return len(resource.get("expansion", {}).get("contains", []))
+
+
+# What a right answer holds, beyond its status: a check per scenario id.
+EXPECT: dict[str, Callable[[dict], bool]] = {
+    "LK01": lambda r: r.get("resourceType") == "Parameters" and bool(_param(r, "display")),
+    "LK05": lambda r: r.get("resourceType") == "OperationOutcome",
+    "VC01": lambda r: _param(r, "result") is True,
+    "VC02": lambda r: _param(r, "result") is True,
+    "VC03": lambda r: _param(r, "result") is False,
+    "EX03": lambda r: _contains(r) > 0,
+    "EX05": lambda r: _contains(r) > 0,
+    "EX08": lambda r: _contains(r) > 0,
+    "SS01": lambda r: r.get("resourceType") == "Bundle" and r.get("total", 0) > 0,
+    "CM01": lambda r: _param(r, "result") is True,
+    "BV01": lambda r: sum(p.get("name") == "validation" for p in r.get("parameter", [])) > 0,
+}
+
+
 def is_correct(scenario: Scenario, status: int, body: bytes) -> bool:
-    """2xx for ordinary scenarios; a 4xx OperationOutcome where an error is the answer."""
-    if not scenario.expect_error:
-        return 200 <= status < 300
-    if not 400 <= status < 500:
+    """The right status class (2xx, or 4xx where an error is the answer) and content."""
+    wanted = 400 <= status < 500 if scenario.expect_error else 200 <= status < 300
+    if not wanted:
         return False
     try:
-        return orjson.loads(body).get("resourceType") == "OperationOutcome"
+        resource = orjson.loads(body)
     except orjson.JSONDecodeError:
         return False
+    return EXPECT.get(scenario.id, lambda r: True)(resource)
 
 
 def _send(client: httpx.Client, r: Request) -> httpx.Response:

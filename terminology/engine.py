@@ -56,7 +56,14 @@ class Engine:
         tx = [r for r in params.all("tx-resource") if isinstance(r, dict)]
         registry = self.registry.layer(tx)
         context = Context.build(registry, params, request.languages, stored_only=not tx)
-        return handler(context, request.instance_id)
+        try:
+            return handler(context, request.instance_id)
+        except (TypeError, AttributeError, KeyError) as error:
+            # Well-typed parameters can still carry malformed resources (a compose that is
+            # a string, a coding without structure): refuse the content, do not crash.
+            raise TerminologyError.of(
+                422, "structure", "invalid-data", "MALFORMED_CONTENT", type(error).__name__
+            ) from error
 
     def resources(self, resource_type: str) -> list[dict]:
         return self.registry.all(resource_type) if resource_type in TYPES else []

@@ -14,6 +14,7 @@ NOT_SELECTABLE = "http://hl7.org/fhir/concept-properties#notSelectable"
 STATUS = "http://hl7.org/fhir/concept-properties#status"
 INACTIVE = "http://hl7.org/fhir/concept-properties#inactive"
 INACTIVE_STATUSES = {"retired", "inactive"}
+RANKED_CACHE = 256
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
@@ -70,6 +71,7 @@ class CodeSystemIndex:
         self.roots: list[str] = []
         self._walk(resource.get("concept", []), None)
         self._link_parent_properties()
+        self._ranked: dict[str, list[str]] = {}
         self.lower: dict[str, str] = (
             {} if self.case_sensitive else {c.lower(): c for c in self.concepts}
         )
@@ -242,22 +244,45 @@ class CodeSystemIndex:
             result.add(exact.code)
         return result
 
-    def rank(self, text: str, code: str) -> tuple:
-        """Sort key for a search hit: exact code, code prefix, display prefix, then
-        word position and shorter displays first."""
-        query = text.strip().lower()
-        concept = self.concepts[code]
-        display = (concept.display or "").lower()
-        first = words(query)[0] if words(query) else ""
-        display_words = words(display)
-        return (
-            code.lower() != query,
-            not code.lower().startswith(query),
-            not display.startswith(query),
-            not (display_words and display_words[0].startswith(first)),
-            len(display),
-            code,
-        )
+    def ranked(self, text: str) -> list[str]:
+        """Codes matching text, best first; memoised per query (typeahead repeats itself)."""
+        found = self._ranked.get(text)
+        if found is None:
+            query = text.strip().lower()
+            query_words = words(query)
+            found = sorted(self.search(text), key=lambda c: self.rank(query, query_words, c))
+            if len(self._ranked) >= RANKED_CACHE:
+                self._ranked.pop(next(iter(self._ranked)), None)
+            self._ranked[text] = found
+        return found
+
+    @cached_property
+    def _rank_data(self) -> dict[str, tuple[str, str, list[str]]]:
+        """code -> (lower-cased code, lower-cased display, display words), for ranking."""
+        data = {}
+        for concept in self.concepts.values():
+            display = (concept.display or "").lower()
+            data[concept.code] = (concept.code.lower(), display, words(display))
+        return data
+
+    def rank(self, query: str, query_words: list[str], code: str) -> tuple:
+        """Sort key for a search hit (query lower-cased): exact code, then code prefix (in
+        code order), then display starting with the query, display starting with the first
+        word, every word in the display; shorter displays first within a tier."""
+        code_lower, display, display_words = self._rank_data[code]
+        if code_lower == query:
+            return (0, 0, code)
+        if code_lower.startswith(query):
+            return (1, 0, code)
+        if display.startswith(query):
+            tier = 2
+        elif display_words and query_words and display_words[0].startswith(query_words[0]):
+            tier = 3
+        elif all(any(w.startswith(q) for w in display_words) for q in query_words):
+            tier = 4
+        else:
+            tier = 5
+        return (tier, len(display), code)
 
 
 def _add(items: list[str], item: str) -> None:

@@ -13,9 +13,9 @@ from pathlib import Path
 import orjson
 
 import codesystem
+from terminology.registry import TYPES
 from terminology.versions import to_r5
 
-TERMINOLOGY_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
 RELEASE_SUFFIXES = (".zip", ".txt", ".xlsx", ".xls")
 # The releases a fresh install serves: the source tree's data/releases (an editable install),
 # or $HCPCS_TX_RELEASES where the package is installed elsewhere (the Docker image).
@@ -70,11 +70,11 @@ def read_fhir_json(path: Path) -> list[dict]:
     kind = resource.get("resourceType")
     if kind == "Bundle":
         found = [e.get("resource") or {} for e in resource.get("entry", [])]
-        found = [r for r in found if r.get("resourceType") in TERMINOLOGY_TYPES]
-    elif kind in TERMINOLOGY_TYPES:
+        found = [r for r in found if r.get("resourceType") in TYPES]
+    elif kind in TYPES:
         found = [resource]
     else:
-        expected = ", ".join(TERMINOLOGY_TYPES)
+        expected = ", ".join(TYPES)
         raise LoadError(path, f"resourceType {kind!r} is not one of {expected} or Bundle")
     for item in found:
         if not item.get("url"):

@@ -14,10 +14,77 @@ TX_ISSUE_TYPE = "http://hl7.org/fhir/tools/CodeSystem/tx-issue-type"
 MESSAGE_ID = "http://hl7.org/fhir/StructureDefinition/operationoutcome-message-id"
 _CATALOGUE = Path(__file__).parent / "data" / "messages.json"
 
+# message id -> (severity, issue type, tx-issue-type): how each finding is reported.
+KINDS: dict[str, tuple[str, str, str | None]] = {
+    "ABSTRACT_CODE_NOT_ALLOWED": ("error", "business-rule", "code-rule"),
+    "CODESYSTEM_CS_NO_SUPPLEMENT": ("error", "invalid", "invalid-data"),
+    "CODE_CASE_DIFFERENCE": ("information", "business-rule", "code-rule"),
+    "Coding_has_no_system__cannot_validate": ("warning", "invalid", "invalid-data"),
+    "DEPRECATED_CONCEPT_FOUND": ("warning", "business-rule", "code-comment"),
+    "Display_Name_WS_for__should_be_one_of__instead_of": ("error", "invalid", "invalid-display"),
+    "Display_Name_for__should_be_one_of__instead_of": ("error", "invalid", "invalid-display"),
+    "FILTER_NOT_UNDERSTOOD": ("error", "not-supported", "vs-invalid"),
+    "INACTIVE_CONCEPT_FOUND": ("warning", "business-rule", "code-comment"),
+    "CONCEPT_DEPRECATED_IN_VALUESET": ("warning", "business-rule", "code-comment"),
+    "MSG_DEPRECATED": ("information", "business-rule", "status-check"),
+    "MSG_DRAFT": ("information", "business-rule", "status-check"),
+    "MSG_EXPERIMENTAL": ("information", "business-rule", "status-check"),
+    "MSG_RETIRED": ("information", "business-rule", "status-check"),
+    "MSG_WITHDRAWN": ("information", "business-rule", "status-check"),
+    "NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_ERR": ("error", "invalid", "invalid-display"),
+    "NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_OK": ("information", "invalid", "invalid-display"),
+    "None_of_the_provided_codes_are_in_the_value_set_one": ("error", "code-invalid", "not-in-vs"),
+    "STATUS_CODE_WARNING_CODE": ("error", "business-rule", "code-rule"),
+    "SYSTEM_ALIAS": ("information", "informational", None),
+    "TX_GENERAL_CC_ERROR_MESSAGE": ("error", "code-invalid", "not-in-vs"),
+    "Terminology_TX_System_Relative": ("error", "invalid", "invalid-data"),
+    "Terminology_TX_System_ValueSet2": ("error", "invalid", "invalid-data"),
+    "UNABLE_TO_HANDLE_SYSTEM_FILTER_WITH_NO_VALUE": ("error", "invalid", "vs-invalid"),
+    "UNABLE_TO_INFER_CODESYSTEM": ("error", "not-found", "cannot-infer"),
+    "UNKNOWN_CODESYSTEM": ("error", "not-found", "not-found"),
+    "UNKNOWN_CODESYSTEM_EXP": ("error", "not-found", "not-found"),
+    "UNKNOWN_CODESYSTEM_VERSION": ("error", "not-found", "not-found"),
+    "UNKNOWN_CODESYSTEM_VERSION_EXP": ("error", "not-found", "not-found"),
+    "UNKNOWN_CODESYSTEM_VERSION_NONE": ("error", "not-found", "not-found"),
+    "UNKNOWN_CODE_IN_FRAGMENT": ("warning", "code-invalid", "invalid-code"),
+    "Unable_to_resolve_system__value_set_has_multiple_matches": (
+        "error",
+        "not-found",
+        "cannot-infer",
+    ),
+    "Unable_to_resolve_value_Set_": ("error", "not-found", "not-found"),
+    "Unknown_Code_in_Version": ("error", "code-invalid", "invalid-code"),
+    "VALUESET_CIRCULAR_REFERENCE": ("error", "processing", "vs-invalid"),
+    "VALUESET_SUPPLEMENT_MISSING": ("error", "not-found", "not-found"),
+    "VALUESET_TOO_COSTLY": ("error", "too-costly", None),
+    "VALUESET_VALUE_MISMATCH": ("error", "invalid", "vs-invalid"),
+    "VALUESET_VALUE_MISMATCH_CHANGED": ("error", "invalid", "vs-invalid"),
+    "VALUESET_VALUE_MISMATCH_DEFAULT": ("warning", "invalid", "vs-invalid"),
+    "VALUESET_VERSION_CHECK": ("error", "exception", "version-error"),
+    "VS_EXP_IMPORT_UNK_PINNED": ("error", "not-found", "not-found"),
+}
+
 
 @cache
 def _messages() -> dict[str, str]:
     return json.loads(_CATALOGUE.read_text(encoding="utf-8"))
+
+
+# Message ids of our own (not the reference server's): their issues carry no message-id.
+LOCAL_IDS = {
+    "NO_CODE_TO_VALIDATE",
+    "UNKNOWN_CODE_LOOKUP",
+    "FILTER_NOT_UNDERSTOOD",
+    "PARAM_MISSING",
+    "PARAM_INVALID",
+    "NOT_PARAMETERS",
+    "UNKNOWN_OPERATION",
+    "UNKNOWN_RESOURCE_ID",
+    "UNKNOWN_CONCEPTMAP",
+    "COUNT_TOO_LARGE",
+    "SYSTEM_ALIAS",
+    "MALFORMED_CONTENT",
+}
 
 
 def message(key: str, *args: object) -> str:
@@ -35,8 +102,9 @@ def issue(
     text: str | None = None,
 ) -> dict:
     """One OperationOutcome.issue with a tx-issue-type coding and the message id."""
+    message_id = key.split("#")[0]
     result: dict = {
-        "extension": [{"url": MESSAGE_ID, "valueString": key.split("#")[0]}],
+        "extension": [{"url": MESSAGE_ID, "valueString": message_id}],
         "severity": severity,
         "code": code,
         "details": {"text": text if text is not None else message(key, *args)},
@@ -46,10 +114,20 @@ def issue(
             "coding": [{"system": TX_ISSUE_TYPE, "code": tx_type}],
             **result["details"],
         }
+    if message_id in LOCAL_IDS:
+        del result["extension"]
     if expression:
         result["location"] = [expression]
         result["expression"] = [expression]
     return result
+
+
+def finding(key: str, *args: object, expression: str | None = None, **overrides) -> dict:
+    """An issue whose severity and types are the catalogue's for this message id
+    (`severity=` may override, e.g. for lenient display validation)."""
+    severity, code, tx_type = KINDS[key.split("#")[0]]
+    severity = overrides.get("severity", severity)
+    return issue(severity, code, tx_type, key, *args, expression=expression)
 
 
 def operation_outcome(issues: list[dict]) -> dict:

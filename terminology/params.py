@@ -147,6 +147,38 @@ def value_of(parameter: dict):
     return parameter.get("resource")
 
 
+_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "valueBoolean": bool,
+    "valueInteger": int,
+    "valueDecimal": (int, float),
+    "valueCoding": dict,
+    "valueCodeableConcept": dict,
+    "resource": dict,
+}
+
+
+def _lenient(key: str, text: str) -> bool:
+    """Booleans and integers sent as JSON strings (some clients do) are read, not refused."""
+    if key == "valueBoolean":
+        return text in ("true", "false")
+    return key == "valueInteger" and text.lstrip("-").isdigit()
+
+
+def _checked(parameter: object) -> dict:
+    """A parameter whose value has the JSON type its value[x] name promises."""
+    if not isinstance(parameter, dict) or not isinstance(parameter.get("name"), str):
+        raise invalid("PARAM_INVALID", "parameter", str(parameter)[:100])
+    for key, value in parameter.items():
+        if key == "name" or not (key.startswith("value") or key == "resource"):
+            continue
+        expected = _JSON_TYPES.get(key, str)
+        wrong_bool = key == "valueInteger" and isinstance(value, bool)
+        lenient = isinstance(value, str) and _lenient(key, value)
+        if (not isinstance(value, expected) or wrong_bool) and not lenient:
+            raise invalid("PARAM_INVALID", parameter["name"], str(value)[:100])
+    return parameter
+
+
 class Params:
     """Read access to a Parameters resource by parameter name."""
 
@@ -154,7 +186,10 @@ class Params:
         if not isinstance(parameters, dict) or parameters.get("resourceType") != "Parameters":
             found = parameters.get("resourceType") if isinstance(parameters, dict) else "JSON"
             raise invalid("NOT_PARAMETERS", found or "an untyped object")
-        self.items: list[dict] = [p for p in parameters.get("parameter", []) if "name" in p]
+        listed = parameters.get("parameter", [])
+        if not isinstance(listed, list):
+            raise invalid("PARAM_INVALID", "parameter", str(listed)[:100])
+        self.items: list[dict] = [_checked(p) for p in listed]
 
     def get(self, name: str, default=None):
         for parameter in self.items:

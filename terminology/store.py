@@ -97,11 +97,6 @@ class Store:
             if paused:
                 gc.enable()
 
-    def summary(self) -> list[tuple[str, str, str | None, str | None]]:
-        """(type, id, url, version) of every stored resource, for listings."""
-        sql = "SELECT type, id, url, version FROM resource ORDER BY type, url, version"
-        return list(self._db.execute(sql))
-
     def is_empty(self) -> bool:
         return self._db.execute("SELECT 1 FROM resource LIMIT 1").fetchone() is None
 

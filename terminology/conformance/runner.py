@@ -150,6 +150,8 @@ class Runner:
             result.message = f"HTTP error: {type(error).__name__}: {error}"
         except ValueError as error:
             result.message = f"unreadable response: {error}"
+        except Exception as error:  # a response shape nothing expected: this test, not the run
+            result.message = f"runner error on this response: {type(error).__name__}: {error}"
         result.seconds = time.perf_counter() - start
         return result
 
@@ -241,7 +243,8 @@ def _outcome_text(actual: Json) -> str:
     """When the server answered with an OperationOutcome, what it said (saves a look)."""
     if actual.get("resourceType") != "OperationOutcome":
         return ""
-    texts = [(i.get("details") or {}).get("text") or i.get("code", "") for i in actual["issue"]]
+    issues = [i for i in actual.get("issue") or [] if isinstance(i, dict)]
+    texts = [(i.get("details") or {}).get("text") or i.get("code", "") for i in issues]
     return f" -- server said: {'; '.join(t for t in texts if t)[:300]}" if texts else ""
 
 

@@ -27,6 +27,7 @@ class Context:
     check_versions: dict[str, str] = field(default_factory=dict)
     value_set_language: str | None = None
     value_set: dict | None = None
+    valueset_versions: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -37,6 +38,7 @@ class Context:
             ("force-system-version", context.force_versions),
             ("system-version", context.default_versions),
             ("check-system-version", context.check_versions),
+            ("default-valueset-version", context.valueset_versions),
         ):
             for value in params.all(name):
                 url, version = canonical_parts(str(value))

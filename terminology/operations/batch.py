@@ -1,8 +1,8 @@
 """ValueSet/$batch-validate-code: several $validate-code requests against one value set.
 
 Each `validation` parameter is a Parameters resource; the outer parameters (url, valueSet,
-tx-resource, ...) apply to all of them. Each answer (or its error OperationOutcome) is
-returned as a `validation` parameter, in order.
+tx-resource, ...) apply to all of them unless a validation repeats them. Each answer (or its
+error OperationOutcome) is returned as a `validation` parameter, in order.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def run(context: Context, instance_id: str | None = None) -> dict:
     answers = []
     for request in context.params.all("validation"):
         inner = request.get("parameter", []) if isinstance(request, dict) else []
-        params = Params({"resourceType": "Parameters", "parameter": shared + inner})
+        params = Params({"resourceType": "Parameters", "parameter": inner + shared})
         try:
             answer = run_value_set(replace(context, params=params), instance_id)
         except TerminologyError as error:

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 from terminology.index import CodeSystemIndex, Concept, property_value, value_text
 from terminology.operations import Context
-from terminology.outcome import TerminologyError, issue, operation_outcome
-from terminology.registry import is_wildcard, version_matches
+from terminology.outcome import TerminologyError, finding, operation_outcome
+from terminology.registry import version_matches
 
 MAX_EXPANSION = 50_000
 HIERARCHY_OPS = {"is-a", "descendent-of", "is-not-a", "generalizes", "child-of"}
@@ -27,6 +27,7 @@ class Entry:
     concept: Concept | None
     version: str | None = None
     designations: list[dict] | None = None
+    deprecated: bool = False  # marked deprecated by the value set itself
 
     @property
     def key(self) -> tuple[str, str | None, str]:
@@ -44,19 +45,27 @@ class Expanded:
     entries: dict[tuple[str, str | None, str], Entry] = field(default_factory=dict)
     used: dict[str, CodeSystemIndex] = field(default_factory=dict)
     used_valuesets: list[str] = field(default_factory=list)
-    supplements: list[str] = field(default_factory=list)
     statuses: dict[str, tuple[str, str]] = field(default_factory=dict)
+    supplements: list[str] = field(default_factory=list)  # per request, never in the cache
     _by_code: dict[tuple[str, str], list[Entry]] | None = None
+
+    def _all(self, system: str, code: str) -> list[Entry]:
+        if self._by_code is None:
+            by_code: dict[tuple[str, str], list[Entry]] = {}
+            for entry in self.entries.values():
+                by_code.setdefault(entry.code_key, []).append(entry)
+            self._by_code = by_code
+        return self._by_code.get((system, code), [])
+
+    def versions_of(self, system: str, code: str) -> set[str]:
+        return {e.version for e in self._all(system, code) if e.version}
 
     def find(self, system: str, code: str, version: str | None = None) -> Entry | None:
         """The entry for system#code, preferring the given version."""
-        if self._by_code is None:
-            self._by_code = {}
-            for entry in self.entries.values():
-                self._by_code.setdefault(entry.code_key, []).append(entry)
-        found = self._by_code.get((system, code), [])
+        found = self._all(system, code)
         exact = [e for e in found if e.version == version]
         return (exact or found or [None])[0]
+
     warnings: list[dict] = field(default_factory=list)
 
 
@@ -110,10 +119,7 @@ def resolve_include_system(
 def check_version(context: Context, cs: CodeSystemIndex) -> None:
     required = context.check_versions.get(cs.url)
     if required and not version_matches(required, cs.version):
-        found = issue(
-            "error",
-            "exception",
-            "version-error",
+        found = finding(
             "VALUESET_VERSION_CHECK",
             cs.version,
             cs.url,
@@ -141,6 +147,7 @@ class Composer:
             tuple(sorted(context.force_versions.items())),
             tuple(sorted(context.default_versions.items())),
             tuple(sorted(context.check_versions.items())),
+            tuple(sorted(context.valueset_versions.items())),
         )
         cache = context.registry.expansions
         found = cache.get(key)
@@ -156,10 +163,7 @@ class Composer:
                 400,
                 operation_outcome(
                     [
-                        issue(
-                            "error",
-                            "processing",
-                            "vs-invalid",
+                        finding(
                             "VALUESET_CIRCULAR_REFERENCE",
                             key,
                             chain,
@@ -203,6 +207,8 @@ class Composer:
         """Intersection of the imported value sets, None when the include imports none."""
         found: dict | None = None
         for url in include.get("valueSet", []):
+            if "|" not in url and url in self.context.valueset_versions:
+                url = f"{url}|{self.context.valueset_versions[url]}"
             vs = self._contained.get(url) or self.context.registry.value_set(url)
             if vs is None:
                 raise _unknown_import(url)
@@ -254,6 +260,7 @@ class Composer:
                 entry.display = item["display"]
             if item.get("designation"):
                 entry.designations = item["designation"]
+            entry.deprecated = _marked_deprecated(item)
             entries.append(entry)
         return entries
 
@@ -262,12 +269,26 @@ class Composer:
         return Entry(cs.url, concept.code, concept.display, cs, concept, cs.version)
 
 
+VS_DEPRECATED = "http://hl7.org/fhir/StructureDefinition/valueset-deprecated"
+
+
+def _marked_deprecated(item: dict) -> bool:
+    """A compose concept flagged deprecated (valueset-deprecated extension)."""
+    for ext in item.get("extension", []):
+        if (
+            ext.get("url") == VS_DEPRECATED
+            and str(ext.get("valueBoolean", ext.get("valueCode"))).lower() == "true"
+        ):
+            return True
+    return False
+
+
 def _unknown_import(url: str) -> TerminologyError:
     base, _, version = url.partition("|")
     if version:
-        found = issue("error", "not-found", "not-found", "VS_EXP_IMPORT_UNK_PINNED", base, version)
+        found = finding("VS_EXP_IMPORT_UNK_PINNED", base, version)
     else:
-        found = issue("error", "not-found", "not-found", "Unable_to_resolve_value_Set_", url)
+        found = finding("Unable_to_resolve_value_Set_", url)
     return TerminologyError(404, operation_outcome([found]))
 
 
@@ -276,10 +297,7 @@ def apply_filter(cs: CodeSystemIndex, flt: dict, where: str) -> list[str]:
     """The codes of cs that pass one compose filter, in hierarchy order."""
     prop, op, value = flt.get("property", ""), flt.get("op", ""), flt.get("value")
     if value is None or value == "" and op != "exists":
-        found = issue(
-            "error",
-            "invalid",
-            "vs-invalid",
+        found = finding(
             "UNABLE_TO_HANDLE_SYSTEM_FILTER_WITH_NO_VALUE",
             cs.url,
             prop,
@@ -371,10 +389,7 @@ def safe_regex(pattern: str) -> str:
 
 
 def _unsupported(cs: CodeSystemIndex, prop: str, op: str, value, where: str) -> TerminologyError:
-    found = issue(
-        "error",
-        "not-supported",
-        "vs-invalid",
+    found = finding(
         "FILTER_NOT_UNDERSTOOD",
         prop,
         op,
@@ -384,7 +399,3 @@ def _unsupported(cs: CodeSystemIndex, prop: str, op: str, value, where: str) -> 
         expression=where,
     )
     return TerminologyError(400, operation_outcome([found]))
-
-
-def wildcard(version: str | None) -> bool:
-    return is_wildcard(version)

@@ -8,7 +8,7 @@ import re
 from terminology.index import CodeSystemIndex, Concept
 from terminology.operations import Context
 from terminology.operations.supplements import apply_supplements
-from terminology.outcome import issue
+from terminology.outcome import finding
 
 
 def requested_languages(context: Context) -> list[str]:
@@ -61,10 +61,6 @@ def _normal(text: str) -> str:
     return re.sub(r"\s+", " ", text.strip())
 
 
-def _same(a: str, b: str, case_sensitive: bool) -> bool:
-    return a == b if case_sensitive else a.lower() == b.lower()
-
-
 def _supplemented(context: Context, cs: CodeSystemIndex, concept: Concept) -> list:
     extra = apply_supplements(context, cs, context.value_set)
     found = []
@@ -80,55 +76,27 @@ def check_display(context: Context, cs: CodeSystemIndex, concept: Concept, item)
     languages = requested_languages(context)
     every = displays(concept, cs) + _supplemented(context, cs, concept)
     valid = in_languages(concept, cs, languages, every) if languages else every
-    if any(_same(given, text, True) for text, _ in valid):
+    if any(given == text for text, _ in valid):
         return None
     severity = "warning" if context.params.flag("lenient-display-validation") else "error"
     raw = context.display_language or "--"
     where = item.at("display")
     if languages and not valid:
-        if any(_same(given, text, True) for text, _ in every):
-            return issue(
-                "information",
-                "invalid",
-                "invalid-display",
-                "NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_OK",
-                given,
-                cs.url,
-                concept.code,
-                raw,
-                expression=where,
-            )
-        return issue(
-            severity,
-            "invalid",
-            "invalid-display",
-            "NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_ERR",
-            given,
-            cs.url,
-            concept.code,
-            raw,
-            concept.display or "",
-            expression=where,
-        )
+        if any(given == text for text, _ in every):
+            key = "NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_OK"
+            return finding(key, given, cs.url, concept.code, raw, expression=where)
+        default = concept.display or ""
+        key = "NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_ERR"
+        args = (given, cs.url, concept.code, raw, default)
+        return finding(key, *args, expression=where, severity=severity)
     choices = [f"'{text}' ({lang})" if lang else f"'{text}'" for text, lang in _unique(valid)]
     key = "Display_Name_for__should_be_one_of__instead_of"
     if len(choices) > 1:
         key += "#other"
     if any(_normal(given) == _normal(text) for text, _ in valid):
         key = "Display_Name_WS_for__should_be_one_of__instead_of"
-    return issue(
-        severity,
-        "invalid",
-        "invalid-display",
-        key,
-        given,
-        cs.url,
-        concept.code,
-        " or ".join(choices),
-        raw,
-        len(choices),
-        expression=where,
-    )
+    args = (given, cs.url, concept.code, " or ".join(choices), raw, len(choices))
+    return finding(key, *args, expression=where, severity=severity)
 
 
 def _unique(items: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:

@@ -4,12 +4,14 @@ expansion (total, identifier, timestamp, echoed parameters, used-codesystem)."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from terminology.index import CodeSystemIndex, property_value
 from terminology.operations import Context
 from terminology.operations.compose import (
     MAX_EXPANSION,
+    VS_DEPRECATED,
     Composer,
     Entry,
     Expanded,
@@ -19,7 +21,7 @@ from terminology.operations.compose import (
 from terminology.operations.displays import display_for
 from terminology.operations.lookup import PREFERRED
 from terminology.operations.supplements import apply_supplements, missing_error, requested
-from terminology.outcome import TerminologyError, issue, not_found, operation_outcome
+from terminology.outcome import TerminologyError, finding, not_found, operation_outcome
 
 ECHOED = (
     "activeOnly",
@@ -32,13 +34,23 @@ ECHOED = (
     "excludeNotForUI",
     "excludePostCoordinated",
     "force-system-version",
+    "default-valueset-version",
     "default-to-latest-version",
 )
 MAX_COUNT = 10_000
 STANDARD_PROPERTIES = {"definition", "status", "inactive", "notSelectable", "parent", "child"}
 VS_FIELDS_DROPPED = (
-    "text", "expansion", "meta", "compose", "contained", "description", "contact", "purpose",
-    "copyright", "jurisdiction", "useContext",
+    "text",
+    "expansion",
+    "meta",
+    "compose",
+    "contained",
+    "description",
+    "contact",
+    "purpose",
+    "copyright",
+    "jurisdiction",
+    "useContext",
 )
 STATUS_URI = "http://hl7.org/fhir/concept-properties#status"
 
@@ -82,7 +94,7 @@ def unknown_system_error(unknown: UnknownSystem, verb: str) -> TerminologyError:
         key, args = "UNKNOWN_CODESYSTEM_VERSION_NONE", (unknown.system, unknown.version)
     else:
         key, args = "UNKNOWN_CODESYSTEM" + suffix, (unknown.system,)
-    found = issue("error", "not-found", "not-found", key, *args)
+    found = finding(key, *args)
     return TerminologyError(404, operation_outcome([found]))
 
 
@@ -91,26 +103,24 @@ def run(context: Context, instance_id: str | None = None) -> dict:
     context.use_value_set_language(vs)
     count, offset = _paging(context)
     expanded = evaluate(context, vs)
-    _supplements(context, vs, expanded)
+    expanded = replace(expanded, supplements=_supplements(context, vs, expanded))
     text = context.params.get("filter")
     entries = _search(expanded, str(text)) if text else list(expanded.entries.values())
     if context.params.flag("activeOnly"):
         entries = [e for e in entries if not (e.concept and e.concept.inactive)]
     if len(entries) > MAX_EXPANSION and count is None:
-        found = issue("error", "too-costly", None, "VALUESET_TOO_COSTLY", vs_key(vs), MAX_EXPANSION)
+        found = finding("VALUESET_TOO_COSTLY", vs_key(vs), MAX_EXPANSION)
         raise TerminologyError(422, operation_outcome([found]))
     page = entries[offset : offset + count if count is not None else None]
     return _value_set(context, vs, expanded, page, len(entries), offset, count)
 
 
-def _supplements(context: Context, vs: dict, expanded: Expanded) -> None:
+def _supplements(context: Context, vs: dict, expanded: Expanded) -> list[str]:
     """Asked-for supplements must exist; those that apply are reported as used."""
-    for cs in list(expanded.used.values()):
-        for key in apply_supplements(context, cs, vs).used:
-            expanded.supplements.append(key)
     for url in requested(context, vs):
         if context.registry.supplement(url) is None:
             raise missing_error(url)
+    return [key for cs in expanded.used.values() for key in apply_supplements(context, cs, vs).used]
 
 
 def _paging(context: Context) -> tuple[int | None, int]:
@@ -126,14 +136,14 @@ def _paging(context: Context) -> tuple[int | None, int]:
 
 
 def _search(expanded: Expanded, text: str) -> list[Entry]:
-    """Typeahead: word-prefix matches over code, display and designations, ranked."""
+    """Typeahead: word-prefix matches over code, display and designations, best first."""
     hits = []
     for cs in expanded.used.values():
-        for code in cs.search(text):
+        for code in cs.ranked(text):
             entry = expanded.entries.get((cs.url, cs.version, code))
             if entry is not None:
                 hits.append(entry)
-    return sorted(hits, key=lambda e: e.cs.rank(text, e.code) if e.cs else ())
+    return hits
 
 
 def _value_set(
@@ -233,6 +243,8 @@ def _contains(
     context: Context, entry: Entry, properties: list[str], with_status: bool, versioned: set
 ) -> dict:
     item: dict = {"system": entry.system}
+    if entry.deprecated:
+        item = {"extension": [{"url": VS_DEPRECATED, "valueCode": "true"}], **item}
     concept = entry.concept
     if concept is not None and concept.abstract:
         item["abstract"] = True

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from terminology.index import CodeSystemIndex
 from terminology.operations import Context
-from terminology.outcome import TerminologyError, issue, operation_outcome
+from terminology.outcome import TerminologyError, finding, operation_outcome
 
 SUPPLEMENT_EXT = "http://hl7.org/fhir/StructureDefinition/valueset-supplement"
 
@@ -30,7 +30,7 @@ def requested(context: Context, vs: dict | None = None) -> list[str]:
 
 
 def missing_error(url: str) -> TerminologyError:
-    found = issue("error", "not-found", "not-found", "VALUESET_SUPPLEMENT_MISSING", url)
+    found = finding("VALUESET_SUPPLEMENT_MISSING", url)
     return TerminologyError(404, operation_outcome([found]))
 
 

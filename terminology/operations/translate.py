@@ -7,7 +7,7 @@ targetCode|targetCoding to the sources that map to it.
 from __future__ import annotations
 
 from terminology.operations import Context
-from terminology.outcome import TerminologyError, not_found
+from terminology.outcome import TerminologyError, message, not_found
 
 
 def _codings(context: Context, prefix: str) -> list[tuple[str | None, str]]:
@@ -126,7 +126,6 @@ def run(context: Context, instance_id: str | None = None) -> dict:
     result: list[dict] = [{"name": "result", "valueBoolean": bool(matches)}]
     if not matches:
         code = (forward or reverse)[0]
-        result.append(
-            {"name": "message", "valueString": f"No translations found for {code[0]}#{code[1]}"}
-        )
+        text = message("TRANSLATE_NO_MATCH", code[0] or "", code[1])
+        result.append({"name": "message", "valueString": text})
     return {"resourceType": "Parameters", "parameter": result + matches}

@@ -25,7 +25,7 @@ from terminology.operations.displays import check_display, display_for
 from terminology.operations.expand import resolve_value_set
 from terminology.operations.supplements import missing_error, requested
 from terminology.operations.versions_check import plan
-from terminology.outcome import TerminologyError, issue, not_found, operation_outcome
+from terminology.outcome import TerminologyError, finding, not_found, operation_outcome
 
 
 @dataclass
@@ -99,10 +99,7 @@ def _check_in_code_system(context: Context, item: Input, out: Outcome, cs: CodeS
     if concept is None:
         if cs.content == "fragment":
             out.issues.append(
-                issue(
-                    "warning",
-                    "code-invalid",
-                    "invalid-code",
+                finding(
                     "UNKNOWN_CODE_IN_FRAGMENT",
                     item.code,
                     cs.url,
@@ -113,26 +110,12 @@ def _check_in_code_system(context: Context, item: Input, out: Outcome, cs: CodeS
             out.valid = out.member = True
             return
         key = "Unknown_Code_in_Version" if cs.version else "Unknown_Code_in_Version#none"
-        out.issues.append(
-            issue(
-                "error",
-                "code-invalid",
-                "invalid-code",
-                key,
-                item.code,
-                cs.url,
-                cs.version,
-                expression=item.at("code"),
-            )
-        )
+        out.issues.append(finding(key, item.code, cs.url, cs.version, expression=item.at("code")))
         return
     out.concept, out.valid = concept, True
     if concept.code != item.code:
         out.issues.append(
-            issue(
-                "information",
-                "business-rule",
-                "code-rule",
+            finding(
                 "CODE_CASE_DIFFERENCE",
                 item.code,
                 concept.code,
@@ -150,28 +133,28 @@ def _check_in_code_system(context: Context, item: Input, out: Outcome, cs: CodeS
                 out.valid = False
 
 
+def _active_only(context: Context) -> bool:
+    """Inactive codes are excluded by the request (activeOnly) or by the value set."""
+    compose = (context.value_set or {}).get("compose", {})
+    return context.params.flag("activeOnly") or compose.get("inactive") is False
+
+
 def _status_issues(context: Context, item: Input, out: Outcome, cs, concept: Concept) -> None:
     if concept.inactive:
         status = f"{concept.status} and inactive" if concept.status else "inactive"
         if concept.status == "inactive":
             status = "inactive"
         out.issues.append(
-            issue(
-                "warning",
-                "business-rule",
-                "code-comment",
+            finding(
                 "INACTIVE_CONCEPT_FOUND",
                 concept.code,
                 status,
                 expression=item.whole,
             )
         )
-        if context.params.flag("activeOnly"):
+        if _active_only(context):
             out.issues.append(
-                issue(
-                    "error",
-                    "business-rule",
-                    "code-rule",
+                finding(
                     "STATUS_CODE_WARNING_CODE",
                     concept.code,
                     expression=item.at("code"),
@@ -180,10 +163,7 @@ def _status_issues(context: Context, item: Input, out: Outcome, cs, concept: Con
             out.valid = False
     elif concept.deprecated:
         out.issues.append(
-            issue(
-                "warning",
-                "business-rule",
-                "code-comment",
+            finding(
                 "DEPRECATED_CONCEPT_FOUND",
                 concept.code,
                 expression=item.whole,
@@ -191,10 +171,7 @@ def _status_issues(context: Context, item: Input, out: Outcome, cs, concept: Con
         )
     if concept.abstract and context.params.get("abstract") is False:
         out.issues.append(
-            issue(
-                "error",
-                "business-rule",
-                "code-rule",
+            finding(
                 "ABSTRACT_CODE_NOT_ALLOWED#nover",
                 cs.url,
                 concept.code,
@@ -209,10 +186,7 @@ def _system_problem(context: Context, item: Input, out: Outcome) -> bool:
     system = item.system or ""
     if ":" not in system:
         out.issues.append(
-            issue(
-                "error",
-                "invalid",
-                "invalid-data",
+            finding(
                 "Terminology_TX_System_Relative",
                 expression=item.at("system"),
             )
@@ -221,25 +195,14 @@ def _system_problem(context: Context, item: Input, out: Outcome) -> bool:
         out.unknown_system = system
         return True
     if context.registry.value_set(system) is not None:
-        out.issues.append(
-            issue(
-                "error",
-                "invalid",
-                "invalid-data",
-                "Terminology_TX_System_ValueSet2",
-                system,
-                expression=item.at("system"),
-            )
-        )
+        where = item.at("system")
+        out.issues.append(finding("Terminology_TX_System_ValueSet2", system, expression=where))
         return True
     supplement = context.registry.supplement(system, item.version)
     if supplement is not None:
         key = f"{supplement['url']}|{supplement.get('version')}"
         out.issues.append(
-            issue(
-                "error",
-                "invalid",
-                "invalid-data",
+            finding(
                 "CODESYSTEM_CS_NO_SUPPLEMENT",
                 key,
                 expression=item.at("system"),
@@ -253,10 +216,7 @@ def _unknown_system_issue(context: Context, item: Input, quoted: bool) -> dict:
     system = context.registry.canonical(item.system or "")
     known = context.registry.versions("CodeSystem", system)
     if item.version and known:
-        return issue(
-            "error",
-            "not-found",
-            "not-found",
+        return finding(
             "UNKNOWN_CODESYSTEM_VERSION",
             system,
             item.version,
@@ -264,17 +224,14 @@ def _unknown_system_issue(context: Context, item: Input, quoted: bool) -> dict:
             expression=item.at("system"),
         )
     if item.version:
-        return issue(
-            "error",
-            "not-found",
-            "not-found",
+        return finding(
             "UNKNOWN_CODESYSTEM_VERSION_NONE",
             system,
             item.version,
             expression=item.at("system"),
         )
     key = "UNKNOWN_CODESYSTEM" if quoted else "UNKNOWN_CODESYSTEM#unquoted"
-    return issue("error", "not-found", "not-found", key, system, expression=item.at("system"))
+    return finding(key, system, expression=item.at("system"))
 
 
 def check_coding(context: Context, item: Input) -> Outcome:
@@ -282,10 +239,7 @@ def check_coding(context: Context, item: Input) -> Outcome:
     out = Outcome(item, system=item.system)
     if not item.system:
         out.issues.append(
-            issue(
-                "warning",
-                "invalid",
-                "invalid-data",
+            finding(
                 "Coding_has_no_system__cannot_validate",
                 expression=item.whole,
             )
@@ -306,21 +260,13 @@ def check_coding(context: Context, item: Input) -> Outcome:
 
 
 # -- value set checks ------------------------------------------------------------------------
-def _not_in_vs(item: Input, vs: dict, severity: str = "error") -> dict:
+def _not_in_vs(item: Input, vs: dict) -> dict:
     system = f"{item.system}|{item.version}" if item.version else item.system or ""
     shown = f"{system}#{item.code}"
     if item.display:
         shown += f" ('{item.display}')"
-    tx = "not-in-vs" if severity == "error" else "this-code-not-in-vs"
-    return issue(
-        severity,
-        "code-invalid",
-        tx,
-        "None_of_the_provided_codes_are_in_the_value_set_one",
-        shown,
-        vs_key(vs),
-        expression=item.at("code"),
-    )
+    key = "None_of_the_provided_codes_are_in_the_value_set_one"
+    return finding(key, shown, vs_key(vs), expression=item.at("code"))
 
 
 def _infer_system(context: Context, item: Input, vs: dict, expanded: Expanded, out: Outcome):
@@ -330,10 +276,7 @@ def _infer_system(context: Context, item: Input, vs: dict, expanded: Expanded, o
         return True
     if systems:
         out.issues.append(
-            issue(
-                "error",
-                "not-found",
-                "cannot-infer",
+            finding(
                 "Unable_to_resolve_system__value_set_has_multiple_matches",
                 item.code,
                 vs_key(vs),
@@ -343,10 +286,7 @@ def _infer_system(context: Context, item: Input, vs: dict, expanded: Expanded, o
         )
     else:
         out.issues.append(
-            issue(
-                "error",
-                "not-found",
-                "cannot-infer",
+            finding(
                 "UNABLE_TO_INFER_CODESYSTEM",
                 item.code,
                 vs_key(vs),
@@ -377,10 +317,7 @@ def check_in_value_set(
                 return out
         else:
             out.issues.append(
-                issue(
-                    "warning",
-                    "invalid",
-                    "invalid-data",
+                finding(
                     "Coding_has_no_system__cannot_validate",
                     expression=item.whole,
                 )
@@ -399,7 +336,8 @@ def check_in_value_set(
         and context.registry.code_system(system) is None
     ):
         return _unknown_in_value_set(context, item, vs, out, unknown)
-    versions = plan(context, vs, system, item.version, item)
+    members = expanded.versions_of(system, item.code) if expanded is not None else set()
+    versions = plan(context, vs, system, item.version, item, members)
     out.issues += versions.issues
     if versions.caused_by:
         out.unknown_system, out.caused_by_unknown = versions.caused_by, True
@@ -422,12 +360,19 @@ def check_in_value_set(
     member = _member(expanded, cs, out.concept, item)
     if member is not None and context.params.flag("activeOnly") and out.concept.inactive:
         member = None
+    if out.concept.abstract and context.params.get("abstract") is False:
+        member = None
     out.member = member is not None
     if member is None:
         out.issues.insert(0, _not_in_vs(item, vs))
         out.valid = False
-    elif member is not None and member.display and out.display is None:
-        out.display = member.display
+    else:
+        if member.display and out.display is None:
+            out.display = member.display
+        if member.deprecated:
+            key = "CONCEPT_DEPRECATED_IN_VALUESET"
+            where = item.at("code")
+            out.issues.append(finding(key, member.code, cs.url, vs_key(vs), expression=where))
     return out
 
 
@@ -469,9 +414,7 @@ def _collect(outcomes: list[Outcome], concept: dict, vs: dict | None) -> list[di
         return issues
     issues = [_downgrade(i) if _tx_code(i) == "not-in-vs" else i for i in issues]
     if not any(o.member or o.caused_by_unknown for o in outcomes):
-        general = issue(
-            "error", "code-invalid", "not-in-vs", "TX_GENERAL_CC_ERROR_MESSAGE", vs_key(vs)
-        )
+        general = finding("TX_GENERAL_CC_ERROR_MESSAGE", vs_key(vs))
         issues.insert(0, general)
     return issues
 
@@ -515,14 +458,15 @@ def _result(context: Context, outcomes: list[Outcome], concept: dict, vs: dict |
             or _tx_code(i) == "invalid-display"
             or (i["severity"] == "warning" and _tx_code(i) != "vs-invalid")
         )
-        and not _fragment(i)
+        and not _quiet(i)
     )
     if message:
         params.append({"name": "message", "valueString": message})
     params.append({"name": "result", "valueBoolean": valid})
-    if chosen is not None and chosen.concept is not None and chosen.concept.inactive:  # noqa: SIM102
-        if chosen.concept.status:
-            params.append({"name": "status", "valueCode": chosen.concept.status})
+    if chosen is not None and chosen.concept is not None and known:
+        status = chosen.concept.status
+        if status and status != "active" and (chosen.concept.inactive or chosen.concept.deprecated):
+            params.append({"name": "status", "valueCode": status})
     if chosen is not None and chosen.system and (known or not concept):
         params.append({"name": "system", "valueUri": chosen.system})
     if chosen is not None and chosen.cs is not None and chosen.cs.version and known:
@@ -540,10 +484,12 @@ def _result(context: Context, outcomes: list[Outcome], concept: dict, vs: dict |
     return {"resourceType": "Parameters", "parameter": params}
 
 
-def _fragment(found: dict) -> bool:
-    return any(
-        e.get("valueString") == "UNKNOWN_CODE_IN_FRAGMENT" for e in found.get("extension", [])
-    )
+QUIET = {"UNKNOWN_CODE_IN_FRAGMENT", "CONCEPT_DEPRECATED_IN_VALUESET"}
+
+
+def _quiet(found: dict) -> bool:
+    """Warnings the reference server reports as issues but leaves out of `message`."""
+    return any(e.get("valueString") in QUIET for e in found.get("extension", []))
 
 
 # -- operations ------------------------------------------------------------------------------
@@ -554,10 +500,7 @@ def _canonical_systems(context: Context, inputs: list[Input]) -> list[dict]:
         canonical = context.registry.canonical(item.system) if item.system else None
         if canonical and canonical != item.system:
             notes.append(
-                issue(
-                    "information",
-                    "informational",
-                    None,
+                finding(
                     "SYSTEM_ALIAS",
                     item.system,
                     canonical,
@@ -577,10 +520,7 @@ def _status_notes(vs: dict, expanded: Expanded | None, outcomes: list[Outcome]) 
     notes = []
     for key, (rtype, flag) in statuses.items():
         if rtype == "ValueSet" or key in used:
-            notes.append(
-                issue("information", "business-rule", "status-check", f"MSG_{flag.upper()}",
-                      rtype, key)
-            )
+            notes.append(finding(f"MSG_{flag.upper()}", rtype, key))
     return notes
 
 
@@ -652,5 +592,3 @@ def _expand_for_validation(
         return Composer(context, strict=False).evaluate(vs), None
     except UnknownSystem as unknown:
         return None, unknown
-
-

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 from terminology.index import CodeSystemIndex
 from terminology.operations import Context
-from terminology.outcome import issue
-from terminology.registry import version_matches
+from terminology.outcome import finding
+from terminology.registry import version_key, version_matches
 
 
 @dataclass
@@ -23,11 +23,21 @@ class VersionPlan:
         return any(i["severity"] == "error" for i in self.issues)
 
 
-def _include_version(vs: dict, system: str) -> str | None:
-    for include in vs.get("compose", {}).get("include", []):
-        if include.get("system") == system and include.get("version"):
-            return include["version"]
-    return None
+def _include_version(
+    vs: dict, system: str, given: str | None = None, members: set[str] | None = None
+) -> str | None:
+    """The version the value set includes system at: the coding's own version when the value
+    set includes that one, else the latest included one that has the code (members: the
+    versions in which the code is in the expansion), else the latest one included."""
+    versions = [
+        include["version"]
+        for include in vs.get("compose", {}).get("include", [])
+        if include.get("system") == system and include.get("version")
+    ]
+    if given and any(version_matches(v, given) for v in versions):
+        return next(v for v in versions if version_matches(v, given))
+    having = [v for v in versions if any(version_matches(v, m) for m in members or ())]
+    return max(having or versions, key=version_key) if versions else None
 
 
 def _resolve(context: Context, system: str, version: str | None) -> CodeSystemIndex | None:
@@ -37,19 +47,13 @@ def _resolve(context: Context, system: str, version: str | None) -> CodeSystemIn
 def _unknown(context: Context, system: str, version: str, where: str) -> dict:
     known = context.registry.versions("CodeSystem", system)
     if not known:
-        return issue(
-            "error",
-            "not-found",
-            "not-found",
+        return finding(
             "UNKNOWN_CODESYSTEM_VERSION_NONE",
             system,
             version,
             expression=where,
         )
-    return issue(
-        "error",
-        "not-found",
-        "not-found",
+    return finding(
         "UNKNOWN_CODESYSTEM_VERSION",
         system,
         version,
@@ -59,10 +63,7 @@ def _unknown(context: Context, system: str, version: str, where: str) -> dict:
 
 
 def _mismatch(system: str, included: str, given: str, where: str) -> dict:
-    return issue(
-        "error",
-        "invalid",
-        "vs-invalid",
+    return finding(
         "VALUESET_VALUE_MISMATCH",
         system,
         included,
@@ -71,7 +72,9 @@ def _mismatch(system: str, included: str, given: str, where: str) -> dict:
     )
 
 
-def plan(context: Context, vs: dict, system: str, given: str | None, item) -> VersionPlan:
+def plan(
+    context: Context, vs: dict, system: str, given: str | None, item, members: set[str]
+) -> VersionPlan:
     """The version to validate against, and what disagreed on the way."""
     force = context.force_versions.get(system)
     if force:
@@ -83,7 +86,7 @@ def plan(context: Context, vs: dict, system: str, given: str | None, item) -> Ve
             result.issues.append(_unknown(context, system, given, item.at("system")))
             result.caused_by = f"{system}|{given}"
         return _checked(context, result, system, item)
-    included = _include_version(vs, system)
+    included = _include_version(vs, system, given, members)
     if included:
         result = _with_include(context, system, included, given, item)
     else:
@@ -114,10 +117,7 @@ def _with_include(context: Context, system: str, included: str, given: str | Non
 
 
 def _changed(system: str, resolved: str, given: str, included: str, where: str) -> dict:
-    return issue(
-        "error",
-        "invalid",
-        "vs-invalid",
+    return finding(
         "VALUESET_VALUE_MISMATCH_CHANGED",
         system,
         resolved,
@@ -141,10 +141,7 @@ def _versionless(context: Context, system: str, given: str | None, item) -> Vers
         result.issues.append(_changed(system, fallback.version, given, "", item.at("version")))
     elif fallback is not None:
         result.issues.append(
-            issue(
-                "warning",
-                "invalid",
-                "vs-invalid",
+            finding(
                 "VALUESET_VALUE_MISMATCH_DEFAULT",
                 system,
                 fallback.version,
@@ -160,10 +157,7 @@ def _checked(context: Context, result: VersionPlan, system: str, item) -> Versio
     if required and result.cs is not None and not version_matches(required, result.cs.version):
         result.issues.insert(
             0,
-            issue(
-                "error",
-                "exception",
-                "version-error",
+            finding(
                 "VALUESET_VERSION_CHECK",
                 result.cs.version,
                 system,

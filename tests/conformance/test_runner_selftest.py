@@ -97,6 +97,7 @@ def _responses() -> list[tuple[str, str]]:
 
 
 RESPONSES = _responses()
+needs_suite = pytest.mark.skipif(not PRESENT, reason="../shared/tx-ecosystem absent")
 IDS = [name for name, _ in RESPONSES]
 
 
@@ -199,6 +200,7 @@ def _mutants(
     return mutants
 
 
+@needs_suite
 def test_maximal_instances_match_except_optional_items_out_of_order() -> None:
     """Every optional item present: passes, except where the file lists an optional item
     after items it sorts before (the list above, kept exact)."""
@@ -211,6 +213,7 @@ def test_maximal_instances_match_except_optional_items_out_of_order() -> None:
     assert failing == OPTIONAL_OUT_OF_ORDER
 
 
+@needs_suite
 def test_missing_upstream_files_are_known() -> None:
     missing = [n for n in manifest().referenced_files() if not (ROOT / n).is_file()]
     assert sorted(missing) == ["icd-11/vs1.json", "search/search-expand-all-yes-flat-response.json"]
@@ -467,7 +470,7 @@ def _case(suite: str, name: str) -> TestCase:
     return next(c for c in manifest().select(suites=[suite]) if c.name == name)
 
 
-@pytest.mark.skipif(not PRESENT, reason="../shared/tx-ecosystem absent")
+@needs_suite
 def test_request_carries_setup_profile_and_headers() -> None:
     case = _case("language", "language-echo-de-de-header")
     request = build_request(case, manifest())
@@ -480,7 +483,7 @@ def test_request_carries_setup_profile_and_headers() -> None:
     assert parameters[-1]["name"] == "uuid"  # parameters-default.json, last
 
 
-@pytest.mark.skipif(not PRESENT, reason="../shared/tx-ecosystem absent")
+@needs_suite
 def test_request_methods_and_paths() -> None:
     paths = {}
     for case in manifest().select():
@@ -500,6 +503,15 @@ def test_request_methods_and_paths() -> None:
     }
 
 
+@needs_suite
+def test_r4_conversion_applies_to_the_whole_body_with_its_tx_resources() -> None:
+    case = _case("simple-cases", "simple-expand-all")
+    seen: list[dict] = []
+    request = build_request(case, manifest(), lambda body: seen.append(body) or {"r4": True})
+    assert request.body == {"r4": True}
+    assert sum(p["name"] == "tx-resource" for p in seen[0]["parameter"]) == len(case.setup)
+
+
 def test_validate_code_goes_by_get_when_every_parameter_is_primitive(tmp_path: Path) -> None:
     (tmp_path / "req.json").write_text(
         '{"resourceType":"Parameters","parameter":[{"name":"url","valueUri":"http://x"},'
@@ -515,7 +527,7 @@ def test_validate_code_goes_by_get_when_every_parameter_is_primitive(tmp_path: P
     assert build_request(with_setup, Manifest(tmp_path, {})).method == "POST"
 
 
-@pytest.mark.skipif(not PRESENT, reason="../shared/tx-ecosystem absent")
+@needs_suite
 def test_default_selection_is_597_tests() -> None:
     cases = manifest().select()
     assert len(cases) == 597
@@ -565,7 +577,7 @@ def run_fake(fhir_version: str, **kwargs: Any) -> list[Result]:
         return runner.run(manifest().select(fhir_version=fhir_version))
 
 
-@pytest.mark.skipif(not PRESENT, reason="../shared/tx-ecosystem absent")
+@needs_suite
 def test_a_correct_server_passes_the_default_run_r5() -> None:
     results = run_fake("r5", break_key="simple-cases/simple-expand-all")
     failed = [r.key for r in results if not r.passed]
@@ -592,7 +604,7 @@ R4_KNOWN = {
 }
 
 
-@pytest.mark.skipif(not PRESENT, reason="../shared/tx-ecosystem absent")
+@needs_suite
 def test_a_correct_server_passes_the_default_run_r4() -> None:
     pytest.importorskip("terminology.versions")
     results = run_fake("r4")
@@ -600,7 +612,7 @@ def test_a_correct_server_passes_the_default_run_r4() -> None:
     assert failed <= R4_KNOWN, failed - R4_KNOWN
 
 
-@pytest.mark.skipif(not PRESENT, reason="../shared/tx-ecosystem absent")
+@needs_suite
 def test_missing_material_and_dead_servers_fail_tests_not_the_run() -> None:
     refused = httpx.MockTransport(lambda r: (_ for _ in ()).throw(httpx.ConnectError("refused")))
     options = RunOptions("http://dead/r5", externals=externals())
@@ -613,7 +625,7 @@ def test_missing_material_and_dead_servers_fail_tests_not_the_run() -> None:
     assert "simple-cases" in suite_table(simple)
 
 
-@pytest.mark.skipif(not PRESENT, reason="../shared/tx-ecosystem absent")
+@needs_suite
 def test_error_status_and_non_outcome_bodies_fail() -> None:
     case = _case("simple-cases", "simple-expand-all")
 
@@ -627,6 +639,8 @@ def test_error_status_and_non_outcome_bodies_fail() -> None:
     good = minimal(case.response_file, case.operation)
     assert run_with(200, good).passed
     assert run_with(500, good).message == "HTTP 500 and the body is not an OperationOutcome"
+    odd = run_with(200, {"resourceType": "Parameters", "parameter": [1, 2]})
+    assert not odd.passed and odd.message.startswith("runner error on this response")
     wrong = run_with(404, {"resourceType": "OperationOutcome", "issue": []})
     assert wrong.message == "HTTP 404, expected 2xx" and wrong.difference is not None
 
@@ -654,9 +668,8 @@ def test_pass_list_only_grows_and_flags_regressions(tmp_path: Path) -> None:
     assert passlist.passing_keys(duplicated) == set()
 
 
+@needs_suite
 def test_cli_reports_per_test_table_and_summary(tmp_path: Path) -> None:
-    if not PRESENT:
-        pytest.skip("../shared/tx-ecosystem absent")
     app = typer.Typer()
     app.command()(conformance)
     out = tmp_path / "r.json"

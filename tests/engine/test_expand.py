@@ -173,9 +173,29 @@ def test_hcpcs_typeahead(hcpcs) -> None:
     assert displays[0].startswith("skin substitute")
 
 
-def test_hcpcs_exact_code_first(hcpcs) -> None:
+def test_hcpcs_exact_code_first_then_code_prefix_in_code_order(hcpcs) -> None:
     result = run(hcpcs, "expand", "ValueSet", url__Uri=ACTIVE, filter="E0100", count=3)
     assert codes(result)[0] == "E0100"
+    prefix = run(hcpcs, "expand", "ValueSet", url__Uri=ACTIVE, filter="E01", count=5)
+    assert codes(prefix) == sorted(codes(prefix)) and codes(prefix)[0] == "E0100"
+
+
+def test_hcpcs_typeahead_word_prefixes_in_any_order(hcpcs) -> None:
+    result = run(
+        hcpcs,
+        "expand",
+        "ValueSet",
+        url__Uri=ACTIVE,
+        filter="chair whee",
+        count=50,
+        includeDesignations=True,
+    )
+    assert result["expansion"]["total"] > 0
+    for item in result["expansion"]["contains"]:
+        texts = [item["display"]] + [d["value"] for d in item.get("designation", [])]
+        words = " ".join(texts).lower().replace(",", " ").replace("/", " ").split()
+        assert any(w.startswith("whee") for w in words)
+        assert any(w.startswith("chair") for w in words)
 
 
 def test_hcpcs_property_filtered_value_sets(hcpcs, hcpcs_resources) -> None:

@@ -172,3 +172,18 @@ def test_tx_resources_are_per_request(simple_engine) -> None:
     assert get(again, "result") is False
     assert simple_engine.resource("CodeSystem", "simple")["url"] == SIMPLE
     assert all(r.get("url") != "http://x.org/extra" for r in simple_engine.resources("CodeSystem"))
+
+
+def test_malformed_content_is_refused_not_crashed(simple_engine) -> None:
+    wrong_type = {"resourceType": "Parameters", "parameter": [{"name": "code", "valueCode": 5}]}
+    with pytest.raises(TerminologyError) as caught:
+        simple_engine.run(OperationRequest("lookup", "CodeSystem", wrong_type))
+    assert caught.value.status == 400 and "code" in caught.value.text
+    broken_vs = {"resourceType": "ValueSet", "compose": "not a compose"}
+    request = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "valueSet", "resource": broken_vs}],
+    }
+    with pytest.raises(TerminologyError) as caught:
+        simple_engine.run(OperationRequest("expand", "ValueSet", request))
+    assert caught.value.status == 422

@@ -129,6 +129,7 @@ def test_expand_text_filter(client, base, method) -> None:
 @pytest.mark.parametrize(("base", "method"), CASES)
 def test_expand_property_filtered_value_set(client, base, method) -> None:
     asked = [_uri("url", BETOS_O1E), {"name": "count", "valueInteger": 2}]
+    asked.append(_string("property", "betos"))
     status, result = call(client, base, method, "ValueSet/$expand", asked)
     assert status == 200
     assert result["url"] == BETOS_O1E
@@ -136,12 +137,24 @@ def test_expand_property_filtered_value_set(client, base, method) -> None:
     codes = [c["code"] for c in result["expansion"]["contains"]]
     assert codes == ["A4218", "A9150"]
     contains = result["expansion"]["contains"][0]
+    betos = {
+        "system": "https://hcpcs-tx.org/fhir/CodeSystem/betos",
+        "code": "O1E",
+        "display": "Other drugs",
+    }
     if base == "r5":
-        assert result["expansion"]["property"][0]["code"] == "status"
-        assert contains["property"] == [{"code": "status", "valueCode": "active"}]
+        assert result["expansion"]["property"] == [
+            {"code": "betos", "uri": "https://hcpcs-tx.org/fhir/CodeSystem/hcpcs#betos"}
+        ]
+        assert contains["property"] == [{"code": "betos", "valueCoding": betos}]
     else:  # R5-only elements travel as cross-version extensions
         assert "property" not in result["expansion"] and "property" not in contains
-        assert contains["extension"][0]["url"].endswith("ValueSet.expansion.contains.property")
+        (extension,) = contains["extension"]
+        assert extension["url"].endswith("extension-ValueSet.expansion.contains.property")
+        assert extension["extension"] == [
+            {"url": "code", "valueCode": "betos"},
+            {"url": "value", "valueCoding": betos},
+        ]
 
 
 @pytest.mark.parametrize(("base", "method"), CASES)
