@@ -73,7 +73,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def wait_idle(
-    pid: int, timeout_s: float = 30.0, window_s: float = 0.25, busy: float = 0.05
+    pid: int, timeout_s: float = 30.0, window_s: float = 0.1, busy: float = 0.15
 ) -> float:
     """Wait until the tree uses under ``busy`` of a core over a window; seconds waited.
 

@@ -191,10 +191,12 @@ def render(results: dict) -> str:
 ({m["cpu_model"]}), Linux {m["kernel"]}, Python {m["python"]}, {m["wrk"]}. \
 Our server: `{st["server_command"]}` with \
 {", ".join(st["releases"])} loaded, FHIR base `{st["base"]}`. Each scenario: wrk \
-{st["warmup_s"]:g} s warm-up, then {st["duration_s"]:g} s at 1 connection (latency) and \
-{st["duration_s"]:g} s at {st["connections"]} connections / {st["threads"]} threads (throughput) \
-against ours, the minimal-FastAPI ceiling and the bare-ASGI ceiling, one after the other; a \
-random request from a pool of real ones per call. Load average at start {m["loadavg_start"]}, \
+{st["warmup_s"]:g} s warm-up at {st["workers"]} connections, {st["duration_s"]:g} s at 1 \
+connection (latency), then {st["duration_s"]:g} s at {st["connections"]} connections / \
+{st["threads"]} threads (throughput) on ours, the minimal-FastAPI ceiling and the bare-ASGI \
+ceiling, in 1-second rounds taken in turn (so other load on the machine falls on all three \
+alike); each call a random request from a pool of real ones; after every run the harness \
+waits until the server is idle. Load average at start {m["loadavg_start"]}, \
 at end {results.get("loadavg_end")}; other processes on the machine used \
 **{results.get("other_processes_cores", "?")} cores** on average during the measurements \
 (machine busy time minus servers, harness and wrk; 0 = a quiet machine).

@@ -106,3 +106,26 @@ def _parse(raw: dict, connections: int) -> WrkResult:
         non_2xx=errors["status"],
         socket_errors=errors["connect"] + errors["read"] + errors["write"] + errors["timeout"],
     )
+
+
+def merge(rounds: list[WrkResult]) -> WrkResult:
+    """Several short runs as one: summed counts, overall rps, median of each percentile."""
+
+    def median(field: str) -> float | None:
+        values = sorted(v for r in rounds if (v := getattr(r, field)) is not None)
+        return values[len(values) // 2] if values else None
+
+    requests = sum(r.requests for r in rounds)
+    duration_s = sum(r.duration_s for r in rounds)
+    return WrkResult(
+        connections=rounds[0].connections,
+        duration_s=round(duration_s, 3),
+        requests=requests,
+        rps=round(requests / duration_s, 1) if duration_s else 0.0,
+        p50_ms=median("p50_ms"),
+        p95_ms=median("p95_ms"),
+        p99_ms=median("p99_ms"),
+        max_ms=max((r.max_ms for r in rounds if r.max_ms is not None), default=None),
+        non_2xx=sum(r.non_2xx for r in rounds),
+        socket_errors=sum(r.socket_errors for r in rounds),
+    )

@@ -87,6 +87,10 @@ LOCAL_IDS = {
 }
 
 
+# Findings the reference server reports with `expression` only (no deprecated `location`).
+EXPRESSION_ONLY = {"ABSTRACT_CODE_NOT_ALLOWED"}
+
+
 def message(key: str, *args: object) -> str:
     """The catalogue text for key with {0}, {1} ... filled in."""
     return _messages()[key].format(*args)
@@ -100,8 +104,10 @@ def issue(
     *args: object,
     expression: str | None = None,
     text: str | None = None,
+    located: bool = True,
 ) -> dict:
-    """One OperationOutcome.issue with a tx-issue-type coding and the message id."""
+    """One OperationOutcome.issue with a tx-issue-type coding and the message id; `location`
+    (deprecated) repeats `expression` unless located is False."""
     message_id = key.split("#")[0]
     result: dict = {
         "extension": [{"url": MESSAGE_ID, "valueString": message_id}],
@@ -116,18 +122,26 @@ def issue(
         }
     if message_id in LOCAL_IDS:
         del result["extension"]
-    if expression:
+    if expression and located and message_id not in EXPRESSION_ONLY:
         result["location"] = [expression]
+    if expression:
         result["expression"] = [expression]
     return result
 
 
-def finding(key: str, *args: object, expression: str | None = None, **overrides) -> dict:
+def finding(
+    key: str,
+    *args: object,
+    expression: str | None = None,
+    severity: str | None = None,
+    located: bool = True,
+) -> dict:
     """An issue whose severity and types are the catalogue's for this message id
-    (`severity=` may override, e.g. for lenient display validation)."""
-    severity, code, tx_type = KINDS[key.split("#")[0]]
-    severity = overrides.get("severity", severity)
-    return issue(severity, code, tx_type, key, *args, expression=expression)
+    (severity may be overridden, e.g. for lenient display validation)."""
+    default, code, tx_type = KINDS[key.split("#")[0]]
+    return issue(
+        severity or default, code, tx_type, key, *args, expression=expression, located=located
+    )
 
 
 def operation_outcome(issues: list[dict]) -> dict:

@@ -1,11 +1,12 @@
 """Compare a (scrubbed, sorted) response with an expected file, strictly, as the official
 runner's CompareUtilities does.
 
-Every property of the response must appear in the expected file (unless the expected object
-lists it in ``$optional-properties$``; pattern mode, used for metadata, allows extra
-content), every expected property must be present (unless optional), arrays are matched in
-order with ``$optional$`` items allowed to be absent, and expected strings may be
-placeholders. The first difference is returned with its path, so a report line says where.
+Every property of the response must appear in the expected file (pattern mode, used for
+metadata, allows extra content); every expected property must be present unless the object
+lists it in ``$optional-properties$`` (which allows absence, not extra properties: as in
+Java); arrays are matched in order with ``$optional$`` items allowed to be absent; expected
+strings may be placeholders. The first difference is returned with its path, so a report
+line says where.
 
 Deliberate differences from the Java runner, each towards the intent of the test files:
 ``$external:N:frags$`` fragments may contain ':' (Java splits them off and checks only
@@ -90,9 +91,7 @@ class Comparer:
     # -- structure -------------------------------------------------------------------
 
     def _node(self, path: str, expected: Any, actual: Any, count_only: bool) -> Difference | None:
-        if _kind(expected) != _kind(actual) and not (
-            _kind(expected) == "primitive" == _kind(actual)
-        ):
+        if _kind(expected) != _kind(actual):  # object vs array vs primitive
             return Difference(path, "properties differ", _kind(expected), _kind(actual))
         if isinstance(actual, dict):
             return self._object(path, expected, actual)

@@ -54,11 +54,14 @@ Json = dict[str, Any]
 
 
 def normalise(
-    resource: Json, managed: Iterable[str] = MANAGED_EXTENSIONS, tight: bool = False
+    resource: Json,
+    managed: Iterable[str] = MANAGED_EXTENSIONS,
+    tight: bool = False,
+    in_place: bool = False,
 ) -> Json:
-    """A scrubbed, sorted deep copy of an operation response (the input is left alone).
-    tight keeps every extension (the Java runner's tight mode)."""
-    result = copy.deepcopy(resource)
+    """A scrubbed, sorted deep copy of an operation response (the input is left alone unless
+    in_place). tight keeps every extension (the Java runner's tight mode)."""
+    result = resource if in_place else copy.deepcopy(resource)
     scrub(result, frozenset(managed), tight)
     sort_resource(result)
     return result

@@ -176,6 +176,8 @@ def _value_set(
     systems = [cs.url for cs in expanded.used.values()]
     versioned = {url for url in systems if systems.count(url) > 1}
     contains = [_contains(context, e, properties, with_status, versioned) for e in page]
+    if _nested(context, vs, count):
+        contains = _nest(page, contains)
     if contains:
         expansion["contains"] = contains
     fragments = [cs.url for cs in expanded.used.values() if cs.content == "fragment"]
@@ -217,6 +219,49 @@ def _echo(context: Context, expanded: Expanded) -> list[dict]:
     for key, (_, flag) in expanded.statuses.items():
         echoed.append({"name": f"warning-{flag}", "valueUri": key})
     return echoed
+
+
+def _nested(context: Context, vs: dict, count: int | None) -> bool:
+    """Hierarchical contains, as the reference server answers, unless asked otherwise
+    (excludeNested), paged, or the codes do not simply follow code system hierarchies
+    (enumerations, imports, excludes, a text search over a whole code system)."""
+    if context.params.get("excludeNested") is True or count is not None:
+        return False
+    if context.params.has("offset"):
+        return False
+    compose = vs.get("compose", {})
+    includes = compose.get("include", [])
+    if not includes or compose.get("exclude"):
+        return False
+    searched = bool(context.params.get("filter"))
+    return all(
+        inc.get("system")
+        and not inc.get("concept")
+        and not inc.get("valueSet")
+        and (inc.get("filter") or not searched)
+        for inc in includes
+    )
+
+
+def _nest(page: list[Entry], contains: list[dict]) -> list[dict]:
+    """Each code under its parent when the parent is in the expansion too."""
+    by_key = {(e.system, e.version, e.code): item for e, item in zip(page, contains, strict=True)}
+    top = []
+    for entry, item in zip(page, contains, strict=True):
+        parents = entry.concept.parents if entry.concept is not None else []
+        holder = next(
+            (
+                by_key[(entry.system, entry.version, p)]
+                for p in parents
+                if (entry.system, entry.version, p) in by_key
+            ),
+            None,
+        )
+        if holder is None:
+            top.append(item)
+        else:
+            holder.setdefault("contains", []).append(item)
+    return top
 
 
 def _as_uri(parameter: dict) -> dict:

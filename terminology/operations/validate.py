@@ -110,7 +110,11 @@ def _check_in_code_system(context: Context, item: Input, out: Outcome, cs: CodeS
             out.valid = out.member = True
             return
         key = "Unknown_Code_in_Version" if cs.version else "Unknown_Code_in_Version#none"
-        out.issues.append(finding(key, item.code, cs.url, cs.version, expression=item.at("code")))
+        where = item.at("code")
+        located = item.display is None  # as the reference server answers
+        out.issues.append(
+            finding(key, item.code, cs.url, cs.version, expression=where, located=located)
+        )
         return
     out.concept, out.valid = concept, True
     if concept.code != item.code:
@@ -266,7 +270,8 @@ def _not_in_vs(item: Input, vs: dict) -> dict:
     if item.display:
         shown += f" ('{item.display}')"
     key = "None_of_the_provided_codes_are_in_the_value_set_one"
-    return finding(key, shown, vs_key(vs), expression=item.at("code"))
+    located = item.display is None  # as the reference server answers
+    return finding(key, shown, vs_key(vs), expression=item.at("code"), located=located)
 
 
 def _infer_system(context: Context, item: Input, vs: dict, expanded: Expanded, out: Outcome):
@@ -309,77 +314,70 @@ def check_in_value_set(
     expanded: Expanded | None,
     unknown: UnknownSystem | None,
 ) -> Outcome:
-    """A coding against a value set: its code system first, then membership."""
+    """A coding against a value set: its system, its code system version, the code in that
+    code system, then membership."""
     out = Outcome(item, system=item.system)
-    if not item.system:
-        if context.params.flag("inferSystem") and expanded is not None:
-            if not _infer_system(context, item, vs, expanded, out):
-                return out
-        else:
-            out.issues.append(
-                finding(
-                    "Coding_has_no_system__cannot_validate",
-                    expression=item.whole,
-                )
-            )
-            out.issues.append(_not_in_vs(item, vs))
-            return out
+    if not item.system and not _settle_system(context, item, vs, expanded, out):
+        return out
     out.system = item.system
     system = context.registry.canonical(item.system)
     if _system_problem(context, item, out):
         out.issues.insert(0, _not_in_vs(item, vs))
         return out
-    if unknown is not None and not (unknown.system == system and unknown.known):
-        return _unknown_in_value_set(context, item, vs, out, unknown)
-    if (
-        not context.registry.versions("CodeSystem", system)
-        and context.registry.code_system(system) is None
-    ):
+    known = context.registry.versions("CodeSystem", system) or context.registry.code_system(system)
+    if not known or (unknown is not None and not (unknown.system == system and unknown.known)):
         return _unknown_in_value_set(context, item, vs, out, unknown)
     members = expanded.versions_of(system, item.code) if expanded is not None else set()
     versions = plan(context, vs, system, item.version, item, members)
     out.issues += versions.issues
     if versions.caused_by:
         out.unknown_system, out.caused_by_unknown = versions.caused_by, True
-    cs = versions.cs
-    if cs is None:
+    if versions.cs is None:
         return out
-    if expanded is None:
-        _check_in_code_system(context, item, out, cs)
+    _check_in_code_system(context, item, out, versions.cs)
+    if versions.failed or expanded is None:
         out.valid = False
-        return out
-    _check_in_code_system(context, item, out, cs)
-    if versions.failed:
-        out.valid = False
+    if expanded is not None:
+        _check_membership(context, item, vs, expanded, out)
+    return out
+
+
+def _settle_system(context: Context, item: Input, vs: dict, expanded, out: Outcome) -> bool:
+    """A coding without a system: infer it from the value set when asked, else report it."""
+    if context.params.flag("inferSystem") and expanded is not None:
+        return _infer_system(context, item, vs, expanded, out)
+    out.issues.append(finding("Coding_has_no_system__cannot_validate", expression=item.whole))
+    out.issues.append(_not_in_vs(item, vs))
+    return False
+
+
+def _check_membership(
+    context: Context, item: Input, vs: dict, expanded: Expanded, out: Outcome
+) -> None:
+    """Whether the concept found is in the value set (inactive and abstract codes may be
+    excluded by the request)."""
     if context.params.flag("valueset-membership-only"):
         out.issues = []
-    if out.concept is None:
+    concept, cs = out.concept, out.cs
+    if concept is None or cs is None:
         if not out.valid:
             out.issues.insert(0, _not_in_vs(item, vs))
-        return out
-    member = _member(expanded, cs, out.concept, item)
-    if member is not None and context.params.flag("activeOnly") and out.concept.inactive:
+        return
+    member = expanded.find(cs.url, concept.code, cs.version)
+    if context.params.flag("activeOnly") and concept.inactive:
         member = None
-    if out.concept.abstract and context.params.get("abstract") is False:
+    if concept.abstract and context.params.get("abstract") is False:
         member = None
     out.member = member is not None
     if member is None:
         out.issues.insert(0, _not_in_vs(item, vs))
         out.valid = False
-    else:
-        if member.display and out.display is None:
-            out.display = member.display
-        if member.deprecated:
-            key = "CONCEPT_DEPRECATED_IN_VALUESET"
-            where = item.at("code")
-            out.issues.append(finding(key, member.code, cs.url, vs_key(vs), expression=where))
-    return out
-
-
-def _member(expanded: Expanded, cs: CodeSystemIndex, concept: Concept | None, item: Input):
-    if concept is None:
-        return None
-    return expanded.find(cs.url, concept.code, cs.version)
+        return
+    if member.display and out.display is None:
+        out.display = member.display
+    if member.deprecated:
+        key, where = "CONCEPT_DEPRECATED_IN_VALUESET", item.at("code")
+        out.issues.append(finding(key, member.code, cs.url, vs_key(vs), expression=where))
 
 
 def _unknown_in_value_set(context, item, vs, out, unknown) -> Outcome:
@@ -433,24 +431,55 @@ def _chosen(outcomes: list[Outcome]) -> Outcome | None:
 
 
 def _result(context: Context, outcomes: list[Outcome], concept: dict, vs: dict | None) -> dict:
+    """The $validate-code Parameters: the coding reported on, issues, message, result."""
     issues = _collect(outcomes, concept, vs)
     chosen = _chosen(outcomes)
     valid = any(o.valid for o in outcomes) and not any(i["severity"] == "error" for i in issues)
-    known = chosen is not None and (chosen.concept is not None or chosen.valid)
-    if concept and vs is not None:
-        known = chosen is not None and chosen.member
-    params: list[dict] = []
-    if chosen is not None and (known or not concept):
-        params.append({"name": "code", "valueCode": chosen.input.code})
-    if concept:
-        params.append({"name": "codeableConcept", "valueCodeableConcept": concept})
-    if chosen is not None and chosen.display and known:
-        params.append({"name": "display", "valueString": chosen.display})
-    if chosen is not None and chosen.concept is not None and chosen.concept.inactive:
-        params.append({"name": "inactive", "valueBoolean": True})
+    params = _coding_params(chosen, concept, vs)
     if issues:
         params.append({"name": "issues", "resource": operation_outcome(issues)})
-    message = "; ".join(
+    if message := _message(issues):
+        params.append({"name": "message", "valueString": message})
+    params.append({"name": "result", "valueBoolean": valid})
+    for o in outcomes:
+        if o.unknown_system:
+            name = "x-caused-by-unknown-system" if o.caused_by_unknown else "x-unknown-system"
+            params.append({"name": name, "valueCanonical": o.unknown_system})
+    return {"resourceType": "Parameters", "parameter": params}
+
+
+def _coding_params(chosen: Outcome | None, concept: dict, vs: dict | None) -> list[dict]:
+    """code, codeableConcept, display, inactive, status, system, version, normalized-code."""
+    params: list[dict] = []
+    if concept:
+        params.append({"name": "codeableConcept", "valueCodeableConcept": concept})
+    if chosen is None:
+        return params
+    known = chosen.concept is not None or chosen.valid
+    if concept and vs is not None:
+        known = chosen.member
+    found = chosen.concept
+    if known or not concept:
+        params.append({"name": "code", "valueCode": chosen.input.code})
+        if chosen.system:
+            params.append({"name": "system", "valueUri": chosen.system})
+    if chosen.display and known:
+        params.append({"name": "display", "valueString": chosen.display})
+    if chosen.cs is not None and chosen.cs.version and known:
+        params.append({"name": "version", "valueString": chosen.cs.version})
+    if found is not None and found.inactive:
+        params.append({"name": "inactive", "valueBoolean": True})
+    flagged = found is not None and (found.inactive or found.deprecated)
+    if flagged and known and found.status not in (None, "active"):
+        params.append({"name": "status", "valueCode": found.status})
+    if found is not None and found.code != chosen.input.code:
+        params.append({"name": "normalized-code", "valueCode": found.code})
+    return params
+
+
+def _message(issues: list[dict]) -> str:
+    """Errors, warnings and display findings, joined as the reference server does."""
+    return "; ".join(
         i["details"]["text"]
         for i in issues
         if (
@@ -460,28 +489,6 @@ def _result(context: Context, outcomes: list[Outcome], concept: dict, vs: dict |
         )
         and not _quiet(i)
     )
-    if message:
-        params.append({"name": "message", "valueString": message})
-    params.append({"name": "result", "valueBoolean": valid})
-    if chosen is not None and chosen.concept is not None and known:
-        status = chosen.concept.status
-        if status and status != "active" and (chosen.concept.inactive or chosen.concept.deprecated):
-            params.append({"name": "status", "valueCode": status})
-    if chosen is not None and chosen.system and (known or not concept):
-        params.append({"name": "system", "valueUri": chosen.system})
-    if chosen is not None and chosen.cs is not None and chosen.cs.version and known:
-        params.append({"name": "version", "valueString": chosen.cs.version})
-    for o in outcomes:
-        if o.unknown_system:
-            name = "x-caused-by-unknown-system" if o.caused_by_unknown else "x-unknown-system"
-            params.append({"name": name, "valueCanonical": o.unknown_system})
-    if (
-        chosen is not None
-        and chosen.concept is not None
-        and chosen.concept.code != chosen.input.code
-    ):
-        params.append({"name": "normalized-code", "valueCode": chosen.concept.code})
-    return {"resourceType": "Parameters", "parameter": params}
 
 
 QUIET = {"UNKNOWN_CODE_IN_FRAGMENT", "CONCEPT_DEPRECATED_IN_VALUESET"}

@@ -91,7 +91,8 @@ def _fill(node: Any, path: tuple, strict: bool, filler: Filler) -> Any:
     return fill_value(node, filler.externals) if isinstance(node, str) else node
 
 
-SCRUBBED = frozenset({"extension", "diagnostics"})  # what the scrubber may remove anywhere
+# what the scrubber may remove anywhere, and what the comparison ignores
+SCRUBBED = frozenset({"extension", "diagnostics", "fhir_comments"})
 
 
 def fill_value(template: str, externals: dict[str, str] | None = None) -> str:

@@ -117,10 +117,11 @@ def comparer(operation: str, name: str | None = None, **kwargs: Any) -> Comparer
 
 
 def prepare(operation: str, expected: Any, response: Any) -> Any:
-    """What the runner does to a response before comparing it with expected."""
+    """What the runner does to a response before comparing it with expected (in place: every
+    response here is a fresh object)."""
     if operation in CAPABILITY_OPERATIONS:
         return normalise_capabilities(response)
-    return normalise(response, MANAGED_EXTENSIONS | extension_urls(expected))
+    return normalise(response, MANAGED_EXTENSIONS | extension_urls(expected), in_place=True)
 
 
 def minimal(name: str, operation: str, with_externals: bool = False) -> Any:
@@ -155,7 +156,8 @@ def test_expected_file(name: str, operation: str) -> None:
     # placeholders filled with valid values ($external$ from its fragments), scrubbed, sorted
     sites: list[synth.Site] = []
     instance = synth.concrete(expected, synth.Filler(minimal=check.is_optional, sites=sites))
-    difference = comparer(operation).compare(expected, prepare(operation, expected, instance))
+    actual = prepare(operation, expected, copy.deepcopy(instance))
+    difference = comparer(operation).compare(expected, actual)
     assert difference is None, f"concrete instance: {difference}"
 
     # $external:N$ filled with tx.fhir.org's own wording, compared with --externals
@@ -179,12 +181,15 @@ def _mutants(
     expected: Any, operation: str, instance: Any, sites: list[synth.Site]
 ) -> dict[str, Any]:
     mutants: dict[str, Any] = {}
-    literal = next(
-        (s for s in sites if s.strict and synth.placeholder_kind(s.template) is None), None
-    )
-    if literal is not None:
-        bad = synth.break_value(literal.template)
-        mutants[f"changed {literal.path}"] = synth.with_value(instance, literal.path, bad)
+    literals = [
+        s
+        for s in sites
+        if s.strict and synth.placeholder_kind(s.template) is None and s.path[-1] != "resourceType"
+    ]
+    middle = len(literals) // 2
+    for site in dict.fromkeys(literals[:1] + literals[middle : middle + 1] + literals[-1:]):
+        bad = synth.break_value(site.template)
+        mutants[f"changed {site.path}"] = synth.with_value(instance, site.path, bad)
     kinds: set[str] = set()
     for site in sites:
         kind = synth.placeholder_kind(site.template)
@@ -193,7 +198,7 @@ def _mutants(
             kinds.add(kind)
             mutants[f"wrong {kind} at {site.path}"] = synth.with_value(instance, site.path, bad)
     if operation not in CAPABILITY_OPERATIONS:
-        mutants["extra property"] = {**instance, "zzExtra": "x"}
+        mutants["extra property"] = synth.with_value(instance, ("zzExtra",), "x")
     required = synth.required_property(expected)
     if required:
         mutants[f"missing {required}"] = synth.without(instance, (required,))

@@ -20,15 +20,15 @@ REQUIRED: dict[str, int] = {
     "language": 23,
     "language2": 22,
     "extensions": 6,
-    "validation": 54,
-    "version": 191,
-    "overload": 16,
+    "validation": 53,
+    "version": 192,
+    "overload": 9,
     "fragment": 7,
     "big": 4,
     "other": 3,
     "errors": 7,
     "deprecated": 8,
-    "notSelectable": 50,
+    "notSelectable": 49,
     "inactive": 12,
     "case": 6,
     "translate": 2,
@@ -38,7 +38,7 @@ REQUIRED: dict[str, int] = {
     "default-valueset-version": 11,
     "batch": 2,
     "permutations": 56,
-    "regex-bad": 4,
+    "regex-bad": 2,
 }
 
 

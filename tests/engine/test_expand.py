@@ -11,8 +11,17 @@ ALL = "http://hl7.org/fhir/test/ValueSet/simple-all"
 ACTIVE = "https://hcpcs-tx.org/fhir/ValueSet/hcpcs-active"
 
 
+def _walk(contains: list[dict]) -> list[str]:
+    found = []
+    for item in contains:
+        found.append(item["code"])
+        found += _walk(item.get("contains", []))
+    return found
+
+
 def codes(result: dict) -> list[str]:
-    return [c["code"] for c in result["expansion"].get("contains", [])]
+    """Every code of the expansion, nested ones after their parent."""
+    return _walk(result["expansion"].get("contains", []))
 
 
 def echoed(result: dict) -> dict[str, object]:
@@ -72,6 +81,22 @@ def test_expand_all(simple_engine) -> None:
 def test_compose_filters(simple_engine, flt, expected) -> None:
     result = run(simple_engine, "expand", "ValueSet", valueSet__resource=_inline(flt))
     assert codes(result) == expected
+
+
+def test_hierarchy_is_nested_unless_exclude_nested(simple_engine) -> None:
+    nested = run(simple_engine, "expand", "ValueSet", url__Uri=ALL)
+    top = nested["expansion"]["contains"]
+    assert [c["code"] for c in top] == ["code1", "code2", "code3"]
+    assert [c["code"] for c in top[1]["contains"]] == ["code2a", "code2b"]
+    flat = run(simple_engine, "expand", "ValueSet", url__Uri=ALL, excludeNested=True)
+    assert all("contains" not in c for c in flat["expansion"]["contains"])
+    active = run(simple_engine, "expand", "ValueSet", url__Uri=ALL, activeOnly=True)
+    assert [c["code"] for c in active["expansion"]["contains"]] == [
+        "code1",
+        "code2a",
+        "code2b",
+        "code3",
+    ]
 
 
 def test_filters_are_anded_and_exclude_removes(simple_engine) -> None:
