@@ -3,6 +3,7 @@
     python -m bench.profile LK01                  # pyinstrument, the ASGI app called in-process
     python -m bench.profile LK01 --layer engine   # pyinstrument, Engine.run alone
     python -m bench.profile LK01 --py-spy         # py-spy on the live workers under wrk load
+    python -m bench.profile startup               # what a worker does before its 1st answer
 
 Uses the store ``python -m bench`` left in bench/.work (made from data/releases if absent).
 In-process runs exclude uvicorn and sockets, so they show our code's share; py-spy shows
@@ -24,7 +25,7 @@ from urllib.parse import parse_qsl
 import httpx
 
 from bench.asgi_client import Transport, call_request
-from bench.corpus import fetch_corpus
+from bench.corpus import ALL_CODES_VS, HCPCS_URL, fetch_corpus
 from bench.lua import Request, lua_script
 from bench.runner import ROOT, Settings, _cli, load_store, log
 from bench.scenarios import Scenario, build
@@ -200,6 +201,39 @@ def summarize(collapsed: str, top: int = 20) -> str:
     )
 
 
+def startup(db: Path, base: str) -> None:
+    """Time (and profile) a worker's way to its first answers: imports, store, engine, and
+    the first request of each kind (indexes and caches built lazily show up there)."""
+    from pyinstrument import Profiler
+
+    code = "A0021"
+    firsts = [
+        f"{base}/CodeSystem/$lookup?system={HCPCS_URL}&code={code}",
+        f"{base}/ValueSet/$validate-code?url={ALL_CODES_VS[0]}&system={HCPCS_URL}&code={code}",
+        f"{base}/ValueSet/$expand?url={ALL_CODES_VS[0]}&filter=ambulance&count=10",
+    ]
+    _store(db)
+    profiler = Profiler(interval=0.001)
+    profiler.start()
+    t0 = time.perf_counter()
+    from terminology.api import create_app, engine_from_store
+
+    steps = [("import terminology.api", time.perf_counter() - t0)]
+    t = time.perf_counter()
+    app = create_app(engine_from_store(db))
+    steps.append(("store -> Engine -> app", time.perf_counter() - t))
+    loop = asyncio.new_event_loop()
+    for target in firsts:
+        t = time.perf_counter()
+        status, _, _ = loop.run_until_complete(call_request(app, Request("GET", target)))
+        steps.append((f"first {target.split('?')[0]} ({status})", time.perf_counter() - t))
+    profiler.stop()
+    print(profiler.output_text(unicode=True, color=False))
+    for name, secs in steps:
+        print(f"{secs * 1000:9.1f} ms  {name}")
+    print(f"{(time.perf_counter() - t0) * 1000:9.1f} ms  in all (one worker, no uvicorn)")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     ap.add_argument("scenario", help="scenario id, e.g. LK01, VC02, EX03, BV01")
@@ -211,7 +245,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args(argv)
     WORK.mkdir(parents=True, exist_ok=True)
-    if a.py_spy:
+    if a.scenario == "startup":
+        startup(a.db, a.base)
+    elif a.py_spy:
         with_py_spy(a.scenario, a.db, a.base, a.seconds, a.workers)
     else:
         in_process(a.scenario, a.db, a.base, a.seconds, a.layer)

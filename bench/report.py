@@ -1,7 +1,7 @@
 """Results -> ``bench/results/<date>.md`` + ``.json``, the targets check, and README's section.
 
-The README keeps only the latest run under ``## Performance``; every run stays in
-``bench/results/`` so runs can be compared.
+The README keeps only the latest run under ``## Performance``; ``bench/results/`` keeps
+each day's last run (``.md`` to read, ``.json`` to compare runs).
 """
 
 from __future__ import annotations
@@ -70,6 +70,13 @@ def targets(results: dict) -> list[dict]:
     add("cold start ≤ 1 s", cold, None if cold is None else cold <= 1.0, "s")
     load = store.get("load_one_release_s")
     add("load one full release ≤ 3 s", load, None if load is None else load <= 3.0, "s")
+    idle = (srv.get("memory_idle") or {}).get("rss_mb")
+    add(
+        "RSS ≤ 150 MB (all releases loaded, idle)",
+        idle,
+        None if idle is None else idle <= 150,
+        "MB",
+    )
     peak = (srv.get("memory_under_load") or {}).get("rss_mb")
     add(
         "RSS ≤ 150 MB (all releases loaded, under load)",
@@ -87,8 +94,8 @@ def _cell(text: str) -> str:
 def scenario_table(results: dict) -> str:
     cores = results["machine"]["cpus"] or 1
     head = (
-        "| id | scenario | p50 ms | p95 ms | p99 ms | rps @50 | rps/core | FastAPI rps | × FastAPI "
-        "| ASGI rps | × ASGI | errors | body bytes |\n"
+        "| id | scenario | p50 ms | p95 ms | p99 ms | rps @50¹ | rps/core | FastAPI rps "
+        "| × FastAPI | ASGI rps | × ASGI | errors | body bytes |\n"
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     lines = [head]
@@ -100,9 +107,11 @@ def scenario_table(results: dict) -> str:
             continue
         one, fifty = s["ours_1"], s["ours_50"] or {}
         rps = fifty.get("rps")
+        conns = s.get("connections", results["settings"]["connections"])
+        at = "" if conns == results["settings"]["connections"] else f" @{conns}"
         lines.append(
             f"| {s['id']} | {s['title']} | {_f(one['p50_ms'])} | {_f(one['p95_ms'])} "
-            f"| {_f(one['p99_ms'])} | {_f(rps, 0)} | {_f(rps and rps / cores, 0)} "
+            f"| {_f(one['p99_ms'])} | {_f(rps, 0)}{at} | {_f(rps and rps / cores, 0)} "
             f"| {_f(s['fastapi_50']['rps'], 0)} | {_f(s['ratio_fastapi'])} "
             f"| {_f(s['asgi_50']['rps'], 0)} | {_f(s['ratio_asgi'])} | {s['errors']} "
             f"| {s['verify']['mean_bytes']:,} |"
@@ -158,10 +167,17 @@ def once_lines(results: dict) -> str:
     for name in ("fastapi", "asgi"):
         r = ceil.get(name)
         if r:
-            out.append(f"- {name} ceiling at 1 client (LK01 bytes): p50 {_f(r['p50_ms'])} ms")
+            out.append(
+                f"- {name} ceiling at 1 client (LK01 bytes): p50 {_f(r['p50_ms'])} ms, "
+                f"p95 {_f(r['p95_ms'])} ms, p99 {_f(r['p99_ms'])} ms"
+            )
     bv = next((s for s in results["scenarios"] if s["id"] == "BV01"), {})
     if bv.get("codes_per_s"):
-        out.append(f"- BV01 over HTTP at 50 clients: **{_f(bv['codes_per_s'], 0)} codes/s**")
+        out.append(
+            f"- BV01 over HTTP at {bv.get('connections')} connections: "
+            f"**{_f(bv['codes_per_s'], 0)} codes/s** ({_f(bv.get('codes_per_s_1_client'), 0)} "
+            "at 1 connection)"
+        )
     for key, label in (
         ("batch", "BV01 in-process, `Engine.run` batch-validate-code"),
         ("validate_one_by_one", "in-process ValueSet/$validate-code, one code per call"),
@@ -205,8 +221,10 @@ at end {results.get("loadavg_end")}; other processes on the machine used \
 
 {scenario_notes(results)}
 
-`× FastAPI` / `× ASGI`: our rps at {st["connections"]} clients over the ceiling's rps for the \
-same bytes. `errors`: socket errors + answers of the wrong class (a non-2xx where a 2xx is \
+¹ `@N`: a scenario so slow that {st["connections"]} clients would only build a queue is \
+driven with N connections (enough to keep every worker busy; see the notes). \
+`× FastAPI` / `× ASGI`: our rps over the ceiling's rps for the same bytes and connections. \
+`errors`: socket errors + answers of the wrong class (a non-2xx where a 2xx is \
 right; for LK05, whose right answer is a 4xx OperationOutcome, a 2xx); wrk cannot read \
 bodies cheaply, so under load only the status class is checked. Before the load, up to 30 \
 sampled requests per scenario are checked in full (status and content: `display` present, \
@@ -237,13 +255,17 @@ def update_readme(readme: Path, results: dict, md_path: Path) -> None:
     """Replace (or append) README's ``## Performance`` section; other sections untouched."""
     body = (
         f"{SECTION}\n\nLatest run of `python -m bench` (issue 6), also in "
-        f"[`{md_path.as_posix()}`]({md_path.as_posix()}); every run is kept in `bench/results/`. "
-        "Reproduce from a fresh clone with `python -m bench` (or `bench/run.sh`): it installs "
-        "wrk from Debian's packages if missing, loads `data/releases/*.zip` into a fresh store "
-        "under `bench/.work/`, starts the server as in production and the two ceilings, and "
-        "runs for about 4 minutes. Profile one scenario with "
-        "`python -m bench.profile LK01` (pyinstrument, in-process) or "
-        "`python -m bench.profile LK01 --py-spy` (py-spy on the live workers under wrk load).\n\n"
+        f"[`{md_path.as_posix()}`]({md_path.as_posix()}); `bench/results/` keeps one file "
+        "per day (its last run). "
+        "Reproduce from a fresh clone, after the install line at the top of this README, with "
+        "`.venv/bin/python -m bench` (or `bench/run.sh`; `--help` lists the knobs): it installs "
+        "wrk from Debian's packages if missing (apt-get, non-interactive, said in the output), "
+        "loads `data/releases/*.zip` into a fresh store under `bench/.work/`, starts the server "
+        "as in production and the two ceilings, checks then loads every scenario, and takes "
+        "about 5 minutes. Profile before optimising (`pip install pyinstrument py-spy`): "
+        "`python -m bench.profile LK01` (pyinstrument, the ASGI app in-process), "
+        "`--layer engine` (Engine.run alone), `--py-spy` (the live workers under wrk load), "
+        "or `python -m bench.profile startup` (a worker's way to its first answers).\n\n"
         f"{render(results)}\n"
     )
     text = readme.read_text() if readme.exists() else ""

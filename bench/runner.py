@@ -28,6 +28,7 @@ from bench.verify import Checked, check
 from bench.wrk import WrkResult, ensure_wrk, merge, run_wrk
 
 ROOT = Path(__file__).resolve().parents[1]
+QUEUE_S = 0.5  # the most work (seconds) the throughput clients may queue in the server
 
 
 @dataclass
@@ -203,11 +204,18 @@ def _measure(s: Settings, wrk: str, c: Checked, ours: Server, fa: Server, asgi: 
     one = load(ours, mine, "ours_1", connections=1, threads=1, duration_s=s.duration_s)
     # 50 clients: 1-second rounds, ours / FastAPI / ASGI in turn, so that load from other
     # processes on this shared machine falls on all three alike and the ratios hold
+    conns = _connections(s, one)
+    many = {**many, "connections": conns, "threads": min(s.threads, conns)}
     targets = [("fastapi_50", fa, ceiling), ("asgi_50", asgi, ceiling)]
-    if one.requests >= s.duration_s:  # under 1 answer/s, 50 clients only build a queue
+    if one.requests:
         targets.insert(0, ("ours_50", ours, mine))
     else:
-        row["note"] = "slower than 1 answer/s at 1 client: the 50-client run was not made"
+        row["note"] = f"no answer within {s.duration_s:g} s at 1 client: no throughput run"
+    if conns < s.connections:
+        row["note"] = (
+            f"{one.p50_ms:,.0f} ms per answer: {s.connections} clients would queue over "
+            f"{QUEUE_S:g} s of work, so the throughput rounds used {conns} connections (all three)"
+        )
     rounds: dict[str, list[WrkResult]] = {label: [] for label, _, _ in targets}
     for _ in range(max(1, round(s.duration_s))):
         for label, server, script in targets:
@@ -231,6 +239,7 @@ def _measure(s: Settings, wrk: str, c: Checked, ours: Server, fa: Server, asgi: 
             "first_problem": c.first_problem,
         },
         ours_1=one.to_dict(),
+        connections=conns,
         ours_50=fifty.to_dict() if fifty else None,
         fastapi_50=fa50.to_dict(),
         asgi_50=asgi50.to_dict(),
@@ -248,6 +257,19 @@ def _measure(s: Settings, wrk: str, c: Checked, ours: Server, fa: Server, asgi: 
         f"(FastAPI {fa50.rps:,.0f}, ASGI {asgi50.rps:,.0f}), errors {errors}, drained {drained}"
     )
     return row
+
+
+def _connections(s: Settings, one: WrkResult) -> int:
+    """Clients for the throughput rounds: ``s.connections``, unless the queue they build
+    would take the workers more than ``QUEUE_S`` to clear; then as many as clear in that.
+
+    A slow scenario at 50 clients measures its own backlog, and the backlog spills into
+    the next measurement; fewer clients still keep every worker busy.
+    """
+    p50_s = (one.p50_ms or 1000.0) / 1000
+    if p50_s * s.connections / s.workers <= QUEUE_S:
+        return s.connections
+    return max(s.workers, int(s.workers * QUEUE_S / p50_s))
 
 
 def _ceiling_latency(s: Settings, wrk: str, checked: list[Checked], *servers: Server) -> dict:

@@ -158,8 +158,8 @@ def _translate(corpus: Corpus, rng: random.Random) -> Scenario:
         for cm in corpus.conceptmaps
         for g in cm.get("group", [])
         for el in g.get("element", [])
-        if "code" in el and cm.get("url")
-    ]
+        if "code" in el and cm.get("url") and any("code" in t for t in el.get("target", []))
+    ]  # mapped codes only: for an unmatched one, result=false is the (cheaper) answer
     if not pairs:
         return Scenario("CM01", title, skip="the server has no ConceptMap to translate with")
     code_param = "sourceCode" if corpus.base.rstrip("/").endswith("r5") else "code"

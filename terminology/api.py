@@ -30,6 +30,7 @@ from terminology.operations.read import check_type, read
 from terminology.operations.search import search
 from terminology.outcome import TerminologyError, invalid, operation_outcome
 from terminology.params import parameters_from_query
+from terminology.sharing import Sharer
 from terminology.store import Store, default_path
 from terminology.versions import to_r4, to_r5
 
@@ -72,9 +73,10 @@ def create_app(engine: Engine) -> FastAPI:
 
 
 def engine_from_store(path: Path | str | None = None) -> Engine:
-    """An Engine over everything in the store (the default store when path is None)."""
+    """An Engine over everything in the store (the default store when path is None);
+    what did not change between code system versions is shared in memory."""
     with Store(path) as store:
-        resources = store.resources()
+        resources = store.resources(each=Sharer())
     return Engine(resources, codesystem.HCPCS_ALIASES)
 
 

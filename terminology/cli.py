@@ -18,8 +18,10 @@ import codesystem.cli
 import terminology.conformance.cli
 from terminology.api import engine_from_store
 from terminology.engine import Engine, OperationRequest
-from terminology.loader import LoadError, load_files, shipped_releases
+from terminology.loader import LoadError, shipped_releases, store_files
+from terminology.operations.changes import changes as changes_operation
 from terminology.outcome import TerminologyError
+from terminology.registry import recency_key, version_key
 from terminology.store import ENV_VAR, Store, StoreError, default_path
 
 app = typer.Typer(help="HCPCS Level II FHIR terminology server.", no_args_is_help=True)
@@ -47,9 +49,8 @@ def load(
 ) -> None:
     """Store CMS releases or FHIR CodeSystem/ValueSet/ConceptMap/Bundle JSON, atomically."""
     try:
-        resources = load_files(releases)
         with Store(_state["db"]) as store:
-            count = store.load(resources)
+            count = store_files(store, releases)
     except (LoadError, StoreError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
@@ -125,6 +126,39 @@ def expand(
     _run("expand", "ValueSet", params, json, _print_expansion)
 
 
+@app.command()
+def changes(
+    from_version: Annotated[str, typer.Argument(help="The older release, e.g. 2019-01.")],
+    to_version: Annotated[str, typer.Argument(help="The newer release, e.g. 2020-01.")],
+    system: Annotated[str, typer.Option(help="Code system URL.")] = codesystem.HCPCS_URL,
+    json: Annotated[
+        bool, typer.Option("--json", help="Print the CodeSystem/$changes Parameters (R5 JSON).")
+    ] = False,
+) -> None:
+    """What changed between two stored releases: added, removed, terminated, re-described
+    codes and property changes (read from the store, no engine start-up)."""
+    _ensure_loaded()
+    with Store(_state["db"]) as store:
+        held = {r.get("version"): r for r in store.by_url("CodeSystem", system)}
+    old, new = (_stored_version(held, system, v) for v in (from_version, to_version))
+    if recency_key(old) > recency_key(new):
+        text = f"error: {from_version} is newer than {to_version}: give the older release first"
+        typer.echo(text, err=True)
+        raise typer.Exit(2)
+    if json:
+        typer.echo(orjson.dumps(changes_operation(old, new), option=orjson.OPT_INDENT_2))
+    else:
+        typer.echo(codesystem.format_changes(codesystem.compare_releases(old, new)))
+
+
+def _stored_version(held: dict[str | None, dict], system: str, version: str) -> dict:
+    if version not in held:
+        known = ", ".join(sorted((v for v in held if v), key=version_key)) or "none"
+        typer.echo(f"error: {system} version {version} is not stored (stored: {known})", err=True)
+        raise typer.Exit(1)
+    return held[version]
+
+
 def _ensure_loaded() -> None:
     """Fill an empty store with the shipped CMS releases, so a fresh install serves data."""
     with Store(_state["db"]) as store:
@@ -135,7 +169,7 @@ def _ensure_loaded() -> None:
             typer.echo("warning: empty store and no shipped releases (see `load`)", err=True)
             return
         typer.echo(f"empty store: loading {', '.join(p.name for p in releases)}", err=True)
-        store.load(load_files(releases))
+        store_files(store, releases)
 
 
 def _engine() -> Engine:

@@ -8,7 +8,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from terminology.operations import Context, batch, expand, lookup, subsumes, translate, validate
+from terminology.operations import (
+    Context,
+    batch,
+    changes,
+    expand,
+    lookup,
+    subsumes,
+    translate,
+    validate,
+)
 from terminology.outcome import TerminologyError
 from terminology.params import Params
 from terminology.registry import TYPES, Registry
@@ -22,6 +31,7 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
     ("subsumes", "CodeSystem"): subsumes.run,
     ("translate", "ConceptMap"): translate.run,
     ("batch-validate-code", "ValueSet"): batch.run,
+    ("changes", "CodeSystem"): changes.run,
 }
 
 

@@ -13,6 +13,8 @@ from functools import cached_property
 NOT_SELECTABLE = "http://hl7.org/fhir/concept-properties#notSelectable"
 STATUS = "http://hl7.org/fhir/concept-properties#status"
 INACTIVE = "http://hl7.org/fhir/concept-properties#inactive"
+EFFECTIVE_DATE = "http://hl7.org/fhir/concept-properties#effectiveDate"
+RETIREMENT_DATE = "http://hl7.org/fhir/concept-properties#retirementDate"
 INACTIVE_STATUSES = {"retired", "inactive"}
 RANKED_CACHE = 256
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -40,6 +42,13 @@ def value_text(value: object) -> str:
     return str(value)
 
 
+def day(text: str) -> str:
+    """YYYY-MM-DD of a FHIR date or dateTime (a partial date means its first day), so that
+    dates compare as strings."""
+    text = text[:10]
+    return text + "-01-01"[len(text) - 4 :] if len(text) in (4, 7) else text
+
+
 @dataclass(slots=True)
 class Concept:
     code: str
@@ -53,6 +62,8 @@ class Concept:
     inactive: bool = False
     status: str | None = None
     deprecated: bool = False
+    effective: str | None = None  # first day of use (effectiveDate property), YYYY-MM-DD
+    retired: str | None = None  # last day of use (retirementDate property), YYYY-MM-DD
 
 
 class CodeSystemIndex:
@@ -88,6 +99,8 @@ class CodeSystemIndex:
                 roles[code] = "status"
             elif uri == INACTIVE:
                 roles[code] = "inactive"
+            elif uri in (EFFECTIVE_DATE, RETIREMENT_DATE):
+                roles[code] = uri.rsplit("#", 1)[1]
         return roles
 
     def _walk(self, concepts: list[dict], parent: str | None) -> None:
@@ -123,6 +136,10 @@ class CodeSystemIndex:
                 concept.deprecated = concept.status == "deprecated"
             elif role == "inactive" and value is True:
                 concept.inactive = True
+            elif role == "effectiveDate" and isinstance(value, str):
+                concept.effective = day(value)
+            elif role == "retirementDate" and isinstance(value, str):
+                concept.retired = day(value)
         return concept
 
     def _link_parent_properties(self) -> None:
@@ -145,6 +162,10 @@ class CodeSystemIndex:
     @property
     def key(self) -> str:
         return f"{self.url}|{self.version}" if self.version else self.url
+
+    def role(self, code: str) -> str | None:
+        """What a property code means to the engine (status, inactive, effectiveDate, ...)."""
+        return self._roles.get(code)
 
     def find(self, code: str) -> Concept | None:
         """The concept for code (case-insensitively where the code system says so)."""

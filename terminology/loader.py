@@ -13,7 +13,8 @@ from pathlib import Path
 import orjson
 
 import codesystem
-from terminology.registry import TYPES
+from terminology.registry import TYPES, recency_key
+from terminology.store import Store
 from terminology.versions import to_r5
 
 RELEASE_SUFFIXES = (".zip", ".txt", ".xlsx", ".xls")
@@ -49,11 +50,41 @@ def load_files(paths: Iterable[Path | str]) -> list[dict]:
     return resources
 
 
+def store_files(store: Store, paths: Iterable[Path | str]) -> int:
+    """Load files into the store in one transaction; when HCPCS releases are among them, the
+    history resources are rebuilt in that transaction from every stored release."""
+    resources = load_files(paths)
+    hcpcs = any(_is_hcpcs(r) for r in resources)
+    return store.load(resources, derive=history_resources if hcpcs else None)
+
+
+def history_resources(store: Store) -> list[dict]:
+    """The replacements ConceptMap over all stored HCPCS releases, and the change ValueSets
+    (added / terminated / re-described) of each release against the one before it."""
+    releases = sorted(store.by_url("CodeSystem", codesystem.HCPCS_URL), key=recency_key)
+    if not releases:
+        return []
+    derived = [codesystem.replacements_conceptmap(releases)]
+    for old, new in zip(releases, releases[1:], strict=False):
+        derived += codesystem.change_valuesets(old, new)
+    return derived
+
+
+def _is_hcpcs(resource: dict) -> bool:
+    kind, url = resource.get("resourceType"), resource.get("url")
+    return kind == "CodeSystem" and url == codesystem.HCPCS_URL
+
+
 def read_release(path: Path) -> list[dict]:
-    """A CMS release file -> its HCPCS CodeSystem and the HCPCS ValueSets of that release."""
+    """A CMS release file -> its HCPCS CodeSystem and the HCPCS ValueSets of that release
+    (in effect from the release's start, so that a `date` picks them like the release)."""
     try:
         release = codesystem.read_release(path)
-        return [codesystem.to_fhir(release), *codesystem.hcpcs_valuesets(release)]
+        hcpcs = codesystem.to_fhir(release)
+        valuesets = codesystem.hcpcs_valuesets(release)
+        for vs in valuesets:
+            vs["effectivePeriod"] = dict(hcpcs["effectivePeriod"])
+        return [hcpcs, *valuesets]
     except codesystem.ReleaseError as error:
         message = str(error)
         raise LoadError(path, message.removeprefix(f"{path}: ")) from error

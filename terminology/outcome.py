@@ -25,6 +25,9 @@ KINDS: dict[str, tuple[str, str, str | None]] = {
     "Display_Name_for__should_be_one_of__instead_of": ("error", "invalid", "invalid-display"),
     "FILTER_NOT_UNDERSTOOD": ("error", "not-supported", "vs-invalid"),
     "INACTIVE_CONCEPT_FOUND": ("warning", "business-rule", "code-comment"),
+    "CONCEPT_RETIRED_REPLACED": ("warning", "business-rule", "code-comment"),
+    "CONCEPT_RETIRED_NO_REPLACEMENT": ("warning", "business-rule", "code-comment"),
+    "CONCEPT_NOT_YET_EFFECTIVE": ("error", "code-invalid", "invalid-code"),
     "CONCEPT_DEPRECATED_IN_VALUESET": ("warning", "business-rule", "code-comment"),
     "MSG_DEPRECATED": ("information", "business-rule", "status-check"),
     "MSG_DRAFT": ("information", "business-rule", "status-check"),
@@ -84,6 +87,13 @@ LOCAL_IDS = {
     "COUNT_TOO_LARGE",
     "SYSTEM_ALIAS",
     "MALFORMED_CONTENT",
+    "CONCEPT_RETIRED_REPLACED",
+    "CONCEPT_RETIRED_NO_REPLACEMENT",
+    "CONCEPT_NOT_YET_EFFECTIVE",
+    "TRANSLATE_NO_MAP",
+    "TRANSLATE_STILL_VALID",
+    "UNKNOWN_CODESYSTEM_CHANGES",
+    "UNKNOWN_CODESYSTEM_VERSION_CHANGES",
 }
 
 

@@ -89,7 +89,9 @@ _TRANSLATE = {
     "targetSystem": "uri",
     "dependency": "string",
     "reverse": "boolean",
+    "date": "dateTime",
 }
+_CHANGES = {"system": "uri", "url": "uri", "fromVersion": "string", "toVersion": "string"}
 PARAMETER_TYPES: dict[str, dict[str, str]] = {
     "lookup": _LOOKUP,
     "validate-code": _VALIDATE,
@@ -97,6 +99,7 @@ PARAMETER_TYPES: dict[str, dict[str, str]] = {
     "expand": _EXPAND,
     "subsumes": _SUBSUMES,
     "translate": _TRANSLATE,
+    "changes": _CHANGES,
 }
 _PRIMITIVE_KEYS = {
     "uri": "valueUri",

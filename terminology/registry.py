@@ -22,6 +22,13 @@ def version_key(version: str | None) -> tuple:
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
 
 
+def recency_key(resource: dict) -> tuple:
+    """Which version is the latest: the latest effectivePeriod.start (the release in force
+    last), then version order (versions without a start date sort before dated ones)."""
+    start = (resource.get("effectivePeriod") or {}).get("start") or ""
+    return (start[:10], version_key(resource.get("version")))
+
+
 def version_matches(pattern: str, version: str | None) -> bool:
     """Exact match, or a wildcard pattern such as 1.0.x / 1.x / 1.0.*."""
     if version is None:
@@ -56,6 +63,7 @@ class Registry:
         self._indexes: dict[int, CodeSystemIndex] = {}
         self._owned: set[int] = set()
         self.expansions: dict[tuple, object] = {}
+        self._translations: dict[tuple[str, str], list[tuple[str, dict]]] | None = None
         self._implicit_sets: dict[tuple, dict] = {}
         for resource in resources:
             self.add(resource)
@@ -65,6 +73,7 @@ class Registry:
         if rtype not in TYPES:
             return
         self._owned.add(id(resource))
+        self._translations = None
         if resource.get("url"):
             self._by_url[rtype][resource["url"]].append(resource)
         if resource.get("id"):
@@ -101,7 +110,22 @@ class Registry:
             return None
         if len(found) == 1:
             return found[0]
-        return max(found, key=lambda r: version_key(r.get("version")))
+        return max(found, key=recency_key)
+
+    def in_force(self, date: str) -> dict[str, str]:
+        """url -> the CodeSystem version in force at date (YYYY-MM-DD): the largest
+        effectivePeriod.start <= date, else the earliest one (the best knowledge held).
+        Only code systems whose versions carry an effectivePeriod.start are listed."""
+        dated: dict[str, list[dict]] = defaultdict(list)
+        for resource in self.all("CodeSystem"):
+            if (resource.get("effectivePeriod") or {}).get("start") and resource.get("version"):
+                dated[resource.get("url", "")].append(resource)
+        return {url: _at(held, date)["version"] for url, held in dated.items()}
+
+    def version_at(self, rtype: str, url: str, date: str) -> str | None:
+        """The version of url in force at date, None unless its versions carry a start date."""
+        dated = [r for r in self.candidates(rtype, url) if recency_key(r)[0] and r.get("version")]
+        return _at(dated, date)["version"] if dated else None
 
     def versions(self, rtype: str, url: str) -> list[str]:
         found = {r.get("version") for r in self.candidates(rtype, url.split("|")[0])}
@@ -183,3 +207,30 @@ class Registry:
 
     def concept_map(self, url: str, version: str | None = None) -> dict | None:
         return self.resolve("ConceptMap", url, version)
+
+    def translations(self, system: str, code: str) -> list[tuple[str, dict]]:
+        """(target system, target) for system#code in every ConceptMap held: what a retired
+        code is replaced by. Indexed once per layer, since validation asks per coding."""
+        if self._translations is None:
+            self._translations = _translation_index(self._by_url["ConceptMap"].values())
+        found = self._translations.get((self.canonical(system), code), [])
+        return found + (self.parent.translations(system, code) if self.parent else [])
+
+
+def _at(held: list[dict], date: str) -> dict:
+    """The one in force at date: the latest started on or before it, else the earliest."""
+    started = [r for r in held if recency_key(r)[0] <= date]
+    return max(started, key=recency_key) if started else min(held, key=recency_key)
+
+
+def _translation_index(maps: Iterable[list[dict]]) -> dict[tuple[str, str], list[tuple[str, dict]]]:
+    index: dict[tuple[str, str], list[tuple[str, dict]]] = defaultdict(list)
+    for cm in (cm for versions in maps for cm in versions):
+        for group in cm.get("group", []):
+            source = (group.get("source") or "").split("|")[0]
+            target_system = (group.get("target") or "").split("|")[0]
+            for element in group.get("element", []):
+                for target in element.get("target", []):
+                    if target.get("code") and target.get("relationship") != "not-related-to":
+                        index[(source, element.get("code"))].append((target_system, target))
+    return dict(index)

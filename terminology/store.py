@@ -14,7 +14,7 @@ import os
 import re
 import sqlite3
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import orjson
@@ -43,6 +43,9 @@ def default_path() -> Path:
     return Path(platformdirs.user_data_dir("hcpcs-tx")) / "store.sqlite3"
 
 
+Derive = Callable[["Store"], Iterable[dict]]
+
+
 class StoreError(Exception):
     """A resource the store cannot hold (no resourceType, no id and no url)."""
 
@@ -65,12 +68,24 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def load(self, resources: Iterable[dict]) -> int:
-        """Add or replace resources in one transaction; returns how many were written."""
+    def load(self, resources: Iterable[dict], derive: Derive | None = None) -> int:
+        """Add or replace resources in one transaction; returns how many were written.
+
+        derive(store), called inside the same transaction after the puts, returns resources
+        computed from everything then stored (e.g. a map over all releases); each replaces
+        every stored version of its url, so a concurrent load cannot leave it incomplete.
+        """
         count = 0
         self._db.execute("BEGIN IMMEDIATE")
         try:
             for resource in resources:
+                self._put(resource)
+                count += 1
+            for resource in derive(self) if derive else ():
+                self._db.execute(
+                    "DELETE FROM resource WHERE type = ? AND url = ?",
+                    (resource["resourceType"], resource["url"]),
+                )
                 self._put(resource)
                 count += 1
         except BaseException:
@@ -79,8 +94,12 @@ class Store:
         self._db.execute("COMMIT")
         return count
 
-    def resources(self, resource_type: str | None = None) -> list[dict]:
-        """Every stored resource (of one type), in load order.
+    def resources(
+        self, resource_type: str | None = None, each: Callable[[dict], dict] | None = None
+    ) -> list[dict]:
+        """Every stored resource (of one type), in load order; `each` (e.g. a
+        sharing.Sharer) is applied to each one as it is decoded, so that what it frees
+        never adds up.
 
         The cyclic GC is paused while decoding: a release is a million small objects that
         hold no cycles, and collections during their creation triple the start-up time.
@@ -92,10 +111,19 @@ class Store:
         paused = gc.isenabled()
         gc.disable()
         try:
-            return [_decode(zipped, blob) for zipped, blob in rows]
+            decoded = (_decode(zipped, blob) for zipped, blob in rows)
+            return [each(r) for r in decoded] if each else list(decoded)
         finally:
             if paused:
                 gc.enable()
+
+    def by_url(self, resource_type: str, url: str) -> list[dict]:
+        """Every stored version of one canonical url (uncommitted writes of a load included)."""
+        rows = self._db.execute(
+            "SELECT zipped, json FROM resource WHERE type = ? AND url = ? ORDER BY rowid",
+            (resource_type, url),
+        )
+        return [_decode(zipped, blob) for zipped, blob in rows]
 
     def is_empty(self) -> bool:
         return self._db.execute("SELECT 1 FROM resource LIMIT 1").fetchone() is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from terminology.index import day
 from terminology.params import Params
 from terminology.registry import Registry
 
@@ -28,6 +29,7 @@ class Context:
     value_set_language: str | None = None
     value_set: dict | None = None
     valueset_versions: dict[str, str] = field(default_factory=dict)
+    date: str | None = None  # the `date` parameter (YYYY-MM-DD): answer as of that day
 
     @classmethod
     def build(
@@ -44,6 +46,11 @@ class Context:
                 url, version = canonical_parts(str(value))
                 if version:
                     target[registry.canonical(url)] = version
+        if params.get("date"):
+            context.date = day(str(params.get("date")))
+            # the release in force at that date, unless a version is asked for
+            for url, version in registry.in_force(context.date).items():
+                context.default_versions.setdefault(url, version)
         return context
 
     @property

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from terminology.index import CodeSystemIndex, property_value
-from terminology.operations import Context
+from terminology.operations import Context, dated
 from terminology.operations.compose import (
     MAX_EXPANSION,
     VS_DEPRECATED,
@@ -70,6 +70,8 @@ def resolve_value_set(context: Context, instance_id: str | None = None) -> dict:
     if not url:
         raise TerminologyError.of(400, "required", "invalid-data", "PARAM_MISSING", "url")
     version = params.get("valueSetVersion")
+    if not version and context.date and "|" not in url:
+        version = registry.version_at("ValueSet", url, context.date)
     found = registry.value_set(url, version)
     if found is None:
         shown = f"{url}|{version}" if version else url
@@ -106,6 +108,8 @@ def run(context: Context, instance_id: str | None = None) -> dict:
     expanded = replace(expanded, supplements=_supplements(context, vs, expanded))
     text = context.params.get("filter")
     entries = _search(expanded, str(text)) if text else list(expanded.entries.values())
+    if context.date:
+        entries = _as_of(entries, context.date)
     if context.params.flag("activeOnly"):
         entries = [e for e in entries if not (e.concept and e.concept.inactive)]
     if len(entries) > MAX_EXPANSION and count is None:
@@ -113,6 +117,18 @@ def run(context: Context, instance_id: str | None = None) -> dict:
         raise TerminologyError(422, operation_outcome([found]))
     page = entries[offset : offset + count if count is not None else None]
     return _value_set(context, vs, expanded, page, len(entries), offset, count)
+
+
+def _as_of(entries: list[Entry], date: str) -> list[Entry]:
+    """The entries as of date: codes not yet in use dropped, codes past their last day of use
+    marked inactive (the cached expansion itself is left as it is)."""
+    out = []
+    for entry in entries:
+        concept = dated.as_of(entry.concept, date) if entry.concept is not None else None
+        if concept is None and entry.concept is not None:
+            continue
+        out.append(entry if concept is entry.concept else replace(entry, concept=concept))
+    return out
 
 
 def _supplements(context: Context, vs: dict, expanded: Expanded) -> list[str]:

@@ -5,10 +5,10 @@ meaning as `description`."""
 from __future__ import annotations
 
 from terminology.index import CodeSystemIndex, Concept, property_value, value_text
-from terminology.operations import Context
+from terminology.operations import Context, dated
 from terminology.operations.displays import display_for
 from terminology.operations.supplements import Supplemented, apply_supplements
-from terminology.outcome import TerminologyError, not_found
+from terminology.outcome import TerminologyError, not_found, operation_outcome
 
 PREFERRED = {
     "system": "http://terminology.hl7.org/CodeSystem/hl7TermMaintInfra",
@@ -26,6 +26,8 @@ def _target(context: Context, instance_id: str | None) -> tuple[str, str, str | 
     else:
         system, code, version = params.get("system"), params.get("code"), None
     version = params.get("version") or version
+    if not version and system:  # `date`: the release in force then
+        version = context.default_versions.get(context.registry.canonical(str(system)))
     if instance_id:
         resource = context.registry.by_id("CodeSystem", instance_id)
         if resource is None:
@@ -45,9 +47,13 @@ def run(context: Context, instance_id: str | None = None) -> dict:
         if version and known:
             raise not_found("UNKNOWN_CODESYSTEM_VERSION", system, version, " or ".join(known))
         raise not_found("UNKNOWN_CODESYSTEM", context.registry.canonical(system))
-    concept = cs.find(code)
-    if concept is None:
+    stored = cs.find(code)
+    if stored is None:
         raise not_found("UNKNOWN_CODE_LOOKUP", code, cs.url, cs.version or "")
+    concept = dated.as_of(stored, context.date)
+    if concept is None:
+        early = dated.not_yet_issue(cs, stored, context.date or "", "code")
+        raise TerminologyError(404, operation_outcome([early]))
     extra = apply_supplements(context, cs)
     return _parameters(context, cs, concept, extra)
 
@@ -122,11 +128,14 @@ def _property(code: str, key: str, value, description: str | None = None) -> dic
 
 def _properties(cs: CodeSystemIndex, concept: Concept, wanted: set[str] | None) -> list[dict]:
     found = []
+    as_of_date = cs.concepts.get(concept.code) is not concept  # a `date` changed its status
     for prop in concept.properties:
         code = prop.get("code", "")
         if wanted is not None and code not in wanted:
             continue
         key, value = property_value(prop)
+        if as_of_date and cs.role(code) in ("status", "inactive"):
+            value = concept.status if cs.role(code) == "status" else concept.inactive
         description = _meaning(cs, code, key, value)
         found.append(_property(code, key, value, description))
     if wanted is None or "inactive" in wanted:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib import metadata as _dist
 
 from codesystem.layout import NAMESPACE
-from terminology.registry import version_key
+from terminology.registry import recency_key
 
 SOFTWARE = "hcpcs-tx"
 try:
@@ -31,6 +31,7 @@ OPERATIONS: tuple[tuple[str, str, str], ...] = (
     ("ValueSet", "validate-code", CORE_OPS + "ValueSet-validate-code"),
     ("ValueSet", "batch-validate-code", CANONICAL + "/OperationDefinition/batch-validate-code"),
     ("ConceptMap", "translate", CORE_OPS + "ConceptMap-translate"),
+    ("CodeSystem", "changes", CANONICAL + "/OperationDefinition/CodeSystem-changes"),
 )
 SEARCH_PARAMS = (("url", "uri"), ("version", "token"), ("name", "string"))
 SEARCH_PARAMS += (("title", "string"), ("status", "token"))
@@ -140,7 +141,7 @@ def _code_systems(code_systems: list[dict]) -> list[dict]:
             by_url.setdefault(cs["url"], []).append(cs)
     result = []
     for url, held in sorted(by_url.items()):
-        held.sort(key=lambda cs: version_key(cs.get("version")))
+        held.sort(key=recency_key)  # the default (latest) version last
         versions = [{"code": cs["version"]} for cs in held if cs.get("version")]
         if versions:
             versions[-1]["isDefault"] = True

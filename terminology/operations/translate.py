@@ -6,6 +6,7 @@ targetCode|targetCoding to the sources that map to it.
 
 from __future__ import annotations
 
+from terminology.index import Concept
 from terminology.operations import Context
 from terminology.outcome import TerminologyError, message, not_found
 
@@ -124,8 +125,47 @@ def run(context: Context, instance_id: str | None = None) -> dict:
         source_system = context.params.get("sourceSystem") or context.params.get("system")
         matches = _reverse(maps, reverse, source_system)
     result: list[dict] = [{"name": "result", "valueBoolean": bool(matches)}]
+    code = (forward or reverse)[0]
     if not matches:
-        code = (forward or reverse)[0]
-        text = message("TRANSLATE_NO_MATCH", code[0] or "", code[1])
+        text = _no_map(maps, code) if forward else None
+        text = text or message("TRANSLATE_NO_MATCH", code[0] or "", code[1])
         result.append({"name": "message", "valueString": text})
+    elif forward and (hint := _still_valid(context, code)):
+        result.append({"name": "message", "valueString": hint})
     return {"resourceType": "Parameters", "parameter": result + matches}
+
+
+def _no_map(maps: list[dict], wanted: tuple[str | None, str]) -> str | None:
+    """The honest answer when a map says the code has no target (element.noMap)."""
+    system, code = wanted
+    for cm in maps:
+        for group in cm.get("group", []):
+            if system and group.get("source", "").split("|")[0] != system:
+                continue
+            for element in group.get("element", []):
+                if element.get("code") == code and element.get("noMap"):
+                    return message("TRANSLATE_NO_MAP", system or "", code, _key(cm))
+    return None
+
+
+def _still_valid(context: Context, wanted: tuple[str | None, str]) -> str | None:
+    """With `date`: a hint when the source code was still in use on that day (its last day
+    of use, the retirementDate property, is later), so the translation does not apply yet."""
+    system, code = wanted
+    if not context.date or not system:
+        return None
+    concept = _latest_concept(context, system, code)
+    if concept is None or not concept.retired or context.date > concept.retired:
+        return None
+    return message("TRANSLATE_STILL_VALID", system, code, context.date, concept.retired)
+
+
+def _latest_concept(context: Context, system: str, code: str) -> Concept | None:
+    """The code as the newest version holding it describes it (its latest word)."""
+    registry = context.registry
+    for version in reversed(registry.versions("CodeSystem", system) or [None]):
+        cs = registry.code_system(system, version)
+        concept = cs.find(code) if cs is not None else None
+        if concept is not None:
+            return concept
+    return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from terminology.index import CodeSystemIndex, Concept
-from terminology.operations import Context
+from terminology.operations import Context, dated
 from terminology.operations.compose import (
     Composer,
     Expanded,
@@ -116,6 +116,11 @@ def _check_in_code_system(context: Context, item: Input, out: Outcome, cs: CodeS
             finding(key, item.code, cs.url, cs.version, expression=where, located=located)
         )
         return
+    concept = dated.as_of(concept, context.date)
+    if concept is None:  # in the release, but not yet in use on that date
+        early = dated.not_yet_issue(cs, cs.find(item.code), context.date, item.at("code"))
+        out.issues.append(early)
+        return
     out.concept, out.valid = concept, True
     if concept.code != item.code:
         out.issues.append(
@@ -148,8 +153,10 @@ def _status_issues(context: Context, item: Input, out: Outcome, cs, concept: Con
         status = f"{concept.status} and inactive" if concept.status else "inactive"
         if concept.status == "inactive":
             status = "inactive"
+        retired = dated.retired_issue(context, cs, concept, item.whole)
         out.issues.append(
-            finding(
+            retired
+            or finding(
                 "INACTIVE_CONCEPT_FOUND",
                 concept.code,
                 status,

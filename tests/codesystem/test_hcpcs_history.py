@@ -12,7 +12,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import typer
 from fhir.resources.conceptmap import ConceptMap
 from fhir.resources.parameters import Parameters
 from fhir.resources.R4B.conceptmap import ConceptMap as ConceptMapR4
@@ -29,8 +28,8 @@ from codesystem import (
     replacements_conceptmap,
     to_fhir,
 )
-from codesystem.cli_changes import changes as changes_command
 from codesystem.history import CPT_URL, REPLACEMENTS_URL
+from terminology.cli import app as cli_app
 from terminology.operations.changes import changes as changes_operation
 from tests.codesystem.conftest import ZIP_2019, ZIP_2020
 from tests.conftest import shared_file
@@ -77,8 +76,12 @@ def raw() -> dict[str, dict[str, dict[str, str]]]:
 
 @pytest.fixture(scope="session")
 def expected(raw) -> dict[str, set[str]]:
-    """The change sets by kind, from the raw files (retired = TERM DT <= release start)."""
-    old, new = raw["2019"], raw["2020"]
+    return expected_changes(raw["2019"], raw["2020"])
+
+
+def expected_changes(old: dict, new: dict) -> dict[str, set[str]]:
+    """The change sets by kind between the raw 2019 and 2020 files (retired = TERM DT <=
+    release start); tests/history reuses it."""
     both = old.keys() & new.keys()
 
     def retired(term: str, start: str) -> bool:
@@ -399,31 +402,27 @@ def test_format_changes(excerpt, next_excerpt) -> None:
     assert all(len(line) <= 100 for line in lines if "->" not in line)
 
 
-app = typer.Typer()
-app.command("changes")(changes_command)
-
-
-@app.callback()
-def _group() -> None:
-    """Keep `changes` a subcommand, as in `hcpcs-tx changes`."""
-
-
-def test_cli_text_json_and_order(excerpt_path, next_excerpt) -> None:
-    runner = CliRunner()
-    result = runner.invoke(app, ["changes", str(excerpt_path), str(next_excerpt)])
+def test_cli_text_json_and_order(tmp_path, excerpt_path, next_excerpt) -> None:
+    """`hcpcs-tx changes` works from the store: load both releases, then compare them."""
+    runner, db = CliRunner(), ["--db", str(tmp_path / "store.sqlite3")]
+    loaded = runner.invoke(cli_app, [*db, "load", str(excerpt_path), str(next_excerpt)])
+    assert loaded.exit_code == 0, loaded.output
+    result = runner.invoke(cli_app, [*db, "changes", "2026-01", "2026-04"])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("HCPCS 2026-01 -> 2026-04: 1 added, 1 removed")
-    result = runner.invoke(app, ["changes", str(excerpt_path), str(next_excerpt), "--json"])
+    result = runner.invoke(cli_app, [*db, "changes", "2026-01", "2026-04", "--json"])
     assert result.exit_code == 0, result.output
     parameters = json.loads(result.stdout)
     assert parameters["resourceType"] == "Parameters"
     assert {"name": "removed", "valueInteger": 1} in parameters["parameter"]
-    result = runner.invoke(app, ["changes", str(next_excerpt), str(excerpt_path)])
+    result = runner.invoke(cli_app, [*db, "changes", "2026-04", "2026-01"])
     assert result.exit_code == 2 and "give the older release first" in result.stderr
 
 
-def test_cli_reports_a_bad_file(tmp_path, excerpt_path) -> None:
-    bad = tmp_path / "nothing.txt"
-    bad.write_text("")
-    result = CliRunner().invoke(app, ["changes", str(excerpt_path), str(bad)])
-    assert result.exit_code == 1 and "error: nothing.txt" in result.stderr
+def test_cli_reports_an_unknown_release(tmp_path, excerpt_path) -> None:
+    db = ["--db", str(tmp_path / "store.sqlite3")]
+    assert CliRunner().invoke(cli_app, [*db, "load", str(excerpt_path)]).exit_code == 0
+    result = CliRunner().invoke(cli_app, [*db, "changes", "2026-01", "2027-01"])
+    assert result.exit_code == 1 and "version 2027-01 is not stored (stored: 2026-01)" in (
+        result.stderr
+    )

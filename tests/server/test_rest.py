@@ -114,6 +114,7 @@ def test_capability_statement(client, base, version) -> None:
         ("ValueSet", "validate-code"),
         ("ValueSet", "batch-validate-code"),
         ("ConceptMap", "translate"),
+        ("CodeSystem", "changes"),
     }
     assert [op["name"] for op in rest["operation"]] == ["versions"]
     assert all(
