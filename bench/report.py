@@ -27,7 +27,8 @@ def targets(results: dict) -> list[dict]:
     by_id = {s["id"]: s for s in results["scenarios"]}
 
     def add(target: str, measured: float | None, ok: bool | None, unit: str) -> None:
-        shown = "not measured" if measured is None else f"{_f(measured, 2)} {unit}".strip()
+        digits = 2 if measured is not None and abs(measured) < 100 else 0
+        shown = "not measured" if measured is None else f"{_f(measured, digits)} {unit}".strip()
         met = "–" if ok is None else ("yes" if ok else "**no**")
         rows.append({"target": target, "measured": shown, "met": met, "value": measured})
 

@@ -280,7 +280,7 @@ def _ceiling_latency(s: Settings, wrk: str, checked: list[Checked], *servers: Se
     script = s.work / "LK01-ceiling.lua"
     return {
         srv.name: run_wrk(
-            wrk, srv.base, script, connections=1, threads=1, duration_s=s.duration_s
+            wrk, srv.base, script, connections=1, threads=1, duration_s=min(3, s.duration_s)
         ).to_dict()
         for srv in servers
     }

@@ -21,7 +21,7 @@ from bench.lua import Request
 from bench.scenarios import Scenario
 
 SAMPLE = 30
-SAMPLE_BUDGET_S = 5.0  # a scenario answering in seconds is checked on fewer requests
+SAMPLE_BUDGET_S = 3.0  # a scenario answering in seconds is checked on fewer requests
 MIN_SAMPLE = 3
 
 

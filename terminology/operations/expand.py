@@ -36,6 +36,7 @@ ECHOED = (
     "force-system-version",
     "default-valueset-version",
     "default-to-latest-version",
+    "date",
 )
 MAX_COUNT = 10_000
 STANDARD_PROPERTIES = {"definition", "status", "inactive", "notSelectable", "parent", "child"}

@@ -168,6 +168,7 @@ def test_expand_with_date_uses_that_release_and_status(engine) -> None:
 def test_pinned_value_set_follows_the_date(engine) -> None:
     found = expand(engine, url=f"{VS}hcpcs-betos-O1E", count="0", date="2019-06-01")
     assert found["version"] == "2019-01"
+    assert {"name": "date", "valueString": "2019-06-01"} in found["expansion"]["parameter"]
     assert expand(engine, url=f"{VS}hcpcs-betos-O1E", count="0")["version"] == "2020-01"
 
 

@@ -76,5 +76,5 @@ def test_terminology_capabilities_and_search_list_every_release(client) -> None:
         capabilities = client.get(f"/{base}/metadata", params={"mode": "terminology"}).json()
         (hcpcs,) = [c for c in capabilities["codeSystem"] if c["uri"] == HCPCS]
         assert hcpcs["version"] == [{"code": "2019-01"}, {"code": "2020-01", "isDefault": True}]
-        bundle = client.get(f"/{base}/CodeSystem", params={"url": HCPCS}).json()
+        bundle = client.get(f"/{base}/CodeSystem", params={"url": HCPCS, "_summary": "true"}).json()
         assert sorted(e["resource"]["version"] for e in bundle["entry"]) == ["2019-01", "2020-01"]
