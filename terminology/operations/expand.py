@@ -47,6 +47,7 @@ VS_FIELDS_DROPPED = (
     "compose",
     "contained",
     "description",
+    "publisher",
     "contact",
     "purpose",
     "copyright",
@@ -180,7 +181,7 @@ def _value_set(
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "total": total,
     }
-    if context.params.has("offset") or count is not None:
+    if context.params.has("offset"):
         expansion["offset"] = offset
     expansion["parameter"] = _echo(context, expanded)
     properties = [str(p) for p in context.params.all("property")]
