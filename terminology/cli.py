@@ -18,7 +18,7 @@ import codesystem.cli
 import terminology.conformance.cli
 from terminology.api import engine_from_store
 from terminology.engine import Engine, OperationRequest
-from terminology.loader import LoadError, shipped_releases, store_files
+from terminology.loader import LoadError, shipped_fhir_core, shipped_releases, store_files
 from terminology.operations.changes import changes as changes_operation
 from terminology.outcome import TerminologyError
 from terminology.registry import recency_key, version_key
@@ -160,16 +160,19 @@ def _stored_version(held: dict[str | None, dict], system: str, version: str) -> 
 
 
 def _ensure_loaded() -> None:
-    """Fill an empty store with the shipped CMS releases, so a fresh install serves data."""
+    """Fill an empty store with the shipped CMS releases and FHIR core resources, so a fresh
+    install serves data."""
     with Store(_state["db"]) as store:
         if not store.is_empty():
             return
-        releases = shipped_releases()
+        releases, core = shipped_releases(), shipped_fhir_core()
         if not releases:
             typer.echo("warning: empty store and no shipped releases (see `load`)", err=True)
+        if not releases and not core:
             return
-        typer.echo(f"empty store: loading {', '.join(p.name for p in releases)}", err=True)
-        store_files(store, releases)
+        names = ", ".join(p.name for p in (*releases, *core))
+        typer.echo(f"empty store: loading {names}", err=True)
+        store_files(store, [*releases, *core])
 
 
 def _engine() -> Engine:

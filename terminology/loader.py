@@ -22,6 +22,9 @@ RELEASE_SUFFIXES = (".zip", ".txt", ".xlsx", ".xls")
 # or $HCPCS_TX_RELEASES where the package is installed elsewhere (the Docker image).
 SHIPPED_RELEASES = Path(__file__).resolve().parents[1] / "data" / "releases"
 RELEASES_ENV = "HCPCS_TX_RELEASES"
+# FHIR core code systems / value sets every FHIR terminology server is expected to know
+# (administrative-gender ...), per FHIR release; provenance in that folder's PROVENANCE.md.
+SHIPPED_FHIR_CORE = Path(__file__).resolve().parent / "data" / "fhir-core"
 
 
 class LoadError(Exception):
@@ -116,6 +119,11 @@ def read_fhir_json(path: Path) -> list[dict]:
 def shipped_releases() -> list[Path]:
     """The CMS releases shipped with the project (served by a fresh install)."""
     return sorted(Path(os.environ.get(RELEASES_ENV) or SHIPPED_RELEASES).glob("*.zip"))
+
+
+def shipped_fhir_core() -> list[Path]:
+    """The FHIR core resources shipped with the package (stored by a fresh install too)."""
+    return sorted(SHIPPED_FHIR_CORE.glob("*.json"))
 
 
 def _expand(paths: Iterable[Path]) -> Iterable[Path]:

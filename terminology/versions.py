@@ -24,7 +24,9 @@ Mapping (R4 4.0.1  <->  R5 5.0.0):
 - ConceptMap.group.unmapped: mode provided, url <-> mode use-source-code, otherMap.
 - OperationOutcome.issue.code: informational <- success.
 - CapabilityStatement.fhirVersion: 4.0.1 <-> 5.0.0.
-- Parameters `match` parts ($translate output): equivalence <-> relationship.
+- Parameters `match` parts ($translate output): relationship -> equivalence towards R4
+  only; towards R5 an R4 answer keeps `equivalence`, as HL7's Java converter does (the
+  tx-ecosystem R4 tests expect it).
 - $translate inputs (to_r5 with operation="translate"): code, coding, codeableConcept,
   source, target, targetsystem -> sourceCode, sourceCoding, sourceCodeableConcept,
   sourceScope, targetScope, targetSystem (target* codes with reverse=true).
@@ -457,16 +459,6 @@ def _parameters_to_r4(parameters: dict) -> None:
                 part["valueCode"] = _RELATIONSHIP.get(part.get("valueCode"), "relatedto")
 
 
-def _parameters_to_r5(parameters: dict) -> None:
-    for parameter in parameters.get("parameter", []):
-        if parameter.get("name") != "match":
-            continue
-        for part in parameter.get("part", []):
-            if part.get("name") == "equivalence":
-                part["name"] = "relationship"
-                part["valueCode"] = _EQUIVALENCE.get(part.get("valueCode"), "related-to")
-
-
 def _translate_inputs_to_r5(parameters: dict) -> None:
     items = parameters.get("parameter", [])
     reverse = any(p.get("name") == "reverse" and p.get("valueBoolean") for p in items)
@@ -514,6 +506,5 @@ _SPECIFIC: dict[bool, dict[str, Converter]] = {
         "ConceptMap": _concept_map_to_r5,
         "CapabilityStatement": _capability_to_r5,
         "TerminologyCapabilities": _capability_to_r5,
-        "Parameters": _parameters_to_r5,
     },
 }

@@ -2,9 +2,10 @@
 runner's CompareUtilities does.
 
 Every property of the response must appear in the expected file (pattern mode, used for
-metadata, allows extra content); every expected property must be present unless the object
-lists it in ``$optional-properties$`` (which allows absence, not extra properties: as in
-Java); arrays are matched in order with ``$optional$`` items allowed to be absent; expected
+metadata, allows extra content) unless the object lists it in ``$optional-properties$``;
+every expected property must be present unless listed there too (Java's CompareUtilities
+reads the list only as "may be absent"; issue 5 and the files themselves, which list
+properties such as ``compose`` they never contain, read it both ways); arrays are matched in order with ``$optional$`` items allowed to be absent; expected
 strings may be placeholders. The first difference is returned with its path, so a report
 line says where.
 
@@ -110,7 +111,7 @@ class Comparer:
                 diff = self._node(_join(path, name), expected[name], value, name in count_only)
                 if diff:
                     return diff
-            elif not self.pattern:
+            elif not self.pattern and name not in optional:
                 return Difference(path, f"unexpected property {name}", None, _show(value))
         for name, value in expected.items():
             if name in CONTROL_KEYS or name == "fhir_comments" or name in optional:

@@ -141,7 +141,8 @@ def test_parameters_nested_resources_and_translate_matches() -> None:
     assert r4["parameter"][3]["resource"]["issue"][0]["code"] == "informational"
     back = to_r5(r4)
     assert back["parameter"][2]["resource"] == VS_R5
-    assert back["parameter"][1]["part"][0]["valueCode"] == "source-is-broader-than-target"
+    # An R4 $translate answer keeps its R4 part name, as HL7's converter does.
+    assert back["parameter"][1]["part"][0] == {"name": "equivalence", "valueCode": "narrower"}
 
 
 def test_unchanged_resources_are_not_copied() -> None:
