@@ -100,7 +100,10 @@ class _Routes:
         check_type(path["rtype"])
         parameters = await _parameters(request, base, operation)
         languages = request.headers.get("accept-language")
-        asked = OperationRequest(operation, path["rtype"], parameters, path.get("id"), languages)
+        release = "4.0.1" if base == "r4" else "5.0.0"
+        asked = OperationRequest(
+            operation, path["rtype"], parameters, path.get("id"), languages, release
+        )
         return self.engine.run(asked)
 
     async def read(self, request: Request, base: str) -> dict:

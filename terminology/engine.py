@@ -5,6 +5,7 @@ Pure Python, no HTTP: the API, the CLI and the tests all call this.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ from terminology.operations import (
 )
 from terminology.outcome import TerminologyError
 from terminology.params import Params
-from terminology.registry import TYPES, Registry
+from terminology.registry import TYPES, Registry, version_key
 
 Handler = Callable[[Context, "str | None"], dict]
 _HANDLERS: dict[tuple[str, str], Handler] = {
@@ -42,13 +43,58 @@ class OperationRequest:
     parameters: dict
     instance_id: str | None = None
     languages: str | None = None
+    fhir_version: str | None = None  # the endpoint's FHIR release (4.0.1 on /r4); None: R5
+
+
+# meta.tag of the FHIR core resources shipped per FHIR release (terminology/data/fhir-core).
+FHIR_VERSION_TAG = "http://hl7.org/fhir/FHIR-version"
+
+
+def fhir_release(resource: dict) -> str | None:
+    """The FHIR release a resource belongs to (its FHIR-version tag), None for the others."""
+    for tag in (resource.get("meta") or {}).get("tag", []):
+        if tag.get("system") == FHIR_VERSION_TAG:
+            return tag.get("code")
+    return None
+
+
+class _Release(Registry):
+    """The FHIR core resources of one FHIR release over the stored ones: where this layer
+    holds a url, the other releases' versions of it are hidden (an R4 request sees
+    administrative-gender 4.0.1 only). Stored resources count as its own for caching."""
+
+    def candidates(self, rtype: str, url: str) -> list[dict]:
+        own = self._by_url[rtype].get(self.canonical(url), [])
+        return list(own) if own else super().candidates(rtype, url)
+
+    def owns(self, resource: dict) -> bool:
+        return super().owns(resource) or (self.parent is not None and self.parent.owns(resource))
 
 
 class Engine:
     """Stored CodeSystem / ValueSet / ConceptMap resources and the operations over them."""
 
     def __init__(self, resources: Iterable[dict], aliases: Mapping[str, str] | None = None) -> None:
-        self.registry = Registry(resources, aliases or {})
+        resources = list(resources)
+        tagged: dict[str, list[dict]] = defaultdict(list)
+        for resource in resources:
+            if release := fhir_release(resource):
+                tagged[release].append(resource)
+        latest = max(tagged, key=version_key) if tagged else None
+        main = [r for r in resources if fhir_release(r) in (None, latest)] if tagged else resources
+        self.registry = Registry(main, aliases or {})
+        self._releases = {
+            release: _Release(held, parent=self.registry)
+            for release, held in tagged.items()
+            if release != latest
+        }
+
+    def _base(self, fhir_version: str | None) -> Registry:
+        """The stored resources as seen from an endpoint of that FHIR release."""
+        for release, registry in self._releases.items():
+            if fhir_version and release.split(".")[:2] == fhir_version.split(".")[:2]:
+                return registry
+        return self.registry
 
     def run(self, request: OperationRequest) -> dict:
         """Run one operation; raises TerminologyError on any failure."""
@@ -64,7 +110,7 @@ class Engine:
             )
         params = Params(request.parameters)
         tx = [r for r in params.all("tx-resource") if isinstance(r, dict)]
-        registry = self.registry.layer(tx)
+        registry = self._base(request.fhir_version).layer(tx)
         context = Context.build(registry, params, request.languages, stored_only=not tx)
         try:
             return handler(context, request.instance_id)
