@@ -15,10 +15,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from functools import cache
 from pathlib import Path
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 import orjson
-from fastapi import FastAPI
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,6 +30,7 @@ from terminology.operations.read import check_type, read
 from terminology.operations.search import search
 from terminology.outcome import TerminologyError, invalid, operation_outcome
 from terminology.params import parameters_from_query
+from terminology.registry import TYPES
 from terminology.sharing import Sharer
 from terminology.store import Store, default_path
 from terminology.versions import to_r4, to_r5
@@ -54,10 +55,13 @@ CONTROL = ("_format", "_pretty")
 Handler = Callable[[Request, str], Awaitable[dict]]
 
 
-def create_app(engine: Engine) -> FastAPI:
-    """The FastAPI application serving one engine on /r4, /r5 and /fhir."""
-    app = FastAPI(title="hcpcs-tx", openapi_url=None, docs_url=None, redoc_url=None)
+def create_app(engine: Engine) -> Starlette:
+    """The application serving one engine on /r4, /r5 and /fhir: a Starlette app (FastAPI's
+    core; the routes take raw requests, so FastAPI's own layer, which costs a worker about
+    0.16 s of imports at start, would add nothing)."""
+    app = Starlette()
     routes = _Routes(engine)
+    stored = _StoredJson(engine)
     for path, handler, methods in (
         ("/{base}/metadata", routes.metadata, ["GET"]),
         ("/{base}/$versions", routes.versions, ["GET", "POST"]),
@@ -66,7 +70,7 @@ def create_app(engine: Engine) -> FastAPI:
         ("/{base}/{rtype}/{id}", routes.read, ["GET"]),
         ("/{base}/{rtype}", routes.search, ["GET"]),
     ):
-        app.router.add_route(path, _endpoint(handler), methods=methods)
+        app.router.add_route(path, _endpoint(handler, stored), methods=methods)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
     return app
@@ -80,7 +84,7 @@ def engine_from_store(path: Path | str | None = None) -> Engine:
     return Engine(resources, codesystem.HCPCS_ALIASES)
 
 
-def app_from_store() -> FastAPI:
+def app_from_store() -> Starlette:
     """uvicorn's app factory: each worker builds its engine from $HCPCS_TX_DB."""
     return create_app(engine_from_store(default_path()))
 
@@ -115,7 +119,7 @@ class _Routes:
         return search(self.engine.resources(kind), kind, _query(request), url)
 
     async def metadata(self, request: Request, base: str) -> dict:
-        mode = request.query_params.get("mode", "full")
+        mode = _last(request, "mode", "full")
         if mode == "terminology":
             return self.terminology
         if mode not in ("full", "normative"):
@@ -126,7 +130,53 @@ class _Routes:
         return metadata.versions(base)
 
 
-def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+class _StoredJson:
+    """The JSON bytes of stored resources, per base, serialised on first use and kept: a
+    read or search of a full HCPCS CodeSystem (about 13 MB of JSON) then costs a copy of
+    bytes instead of an R4 conversion and a serialisation (a search Bundle splices them in
+    with orjson.Fragment). Small resources are cheap to serialise and are not kept."""
+
+    KEEP_FROM = 32 * 1024  # bytes
+    BUDGET = 96 * 1024 * 1024  # bytes kept at most, over every resource and base
+
+    def __init__(self, engine: Engine) -> None:
+        self._stored = {id(r): r for kind in TYPES for r in engine.resources(kind)}
+        self._bytes: dict[tuple[int, str], bytes] = {}
+        self._small: set[tuple[int, str]] = set()
+        self._kept = 0
+
+    def get(self, resource: object, base: str) -> bytes | None:
+        """The JSON of a stored resource for base (None for any other object)."""
+        if self._stored.get(id(resource)) is not resource:
+            return None
+        key = (id(resource), base)
+        found = self._bytes.get(key)
+        if found is not None or key in self._small:
+            return found
+        found = orjson.dumps(to_r4(resource) if base == "r4" else resource)  # type: ignore[arg-type]
+        if len(found) < self.KEEP_FROM:
+            self._small.add(key)
+        elif self._kept + len(found) <= self.BUDGET:
+            self._bytes[key] = found
+            self._kept += len(found)
+        return found
+
+    def render(self, resource: dict, base: str) -> bytes | None:
+        """The JSON body of a stored resource, or of a Bundle holding stored resources."""
+        if resource.get("resourceType") != "Bundle":
+            return self.get(resource, base)
+        entries = resource.get("entry")
+        if not entries or not any(id(e.get("resource")) in self._stored for e in entries):
+            return None
+        spliced = []
+        for entry in entries:
+            body = self.get(entry.get("resource"), base)
+            spliced.append(entry if body is None else {**entry, "resource": orjson.Fragment(body)})
+        bundle = {**resource, "entry": spliced}
+        return orjson.dumps(to_r4(bundle) if base == "r4" else bundle)
+
+
+def _endpoint(handler: Handler, stored: _StoredJson) -> Callable[[Request], Awaitable[Response]]:
     """Wraps a route body: base and format resolution, rendering, errors as outcomes."""
 
     async def endpoint(request: Request) -> Response:
@@ -136,7 +186,10 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             if base is None:
                 raise _error(404, "not-found", f"Unknown base '/{request.path_params['base']}'")
             fmt = _format(request)
-            return _render(await handler(request, base), base, fmt)
+            answer = await handler(request, base)
+            if fmt == "json" and (body := stored.render(answer, base)) is not None:
+                return Response(body, 200, media_type=JSON_TYPE)
+            return _render(answer, base, fmt)
         except TerminologyError as error:
             return _render(error.outcome, base or "r5", fmt, error.status)
         except Exception:
@@ -148,7 +201,7 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
 def _format(request: Request) -> str:
     """json or xml, from _format, else the Accept header; an unknown _format is a 406."""
-    asked = request.query_params.get("_format")
+    asked = _last(request, "_format")
     if asked is not None:
         fmt = FORMATS.get(asked.split(";")[0].strip().lower().replace(" ", "+"))
         if fmt is None:
@@ -159,7 +212,43 @@ def _format(request: Request) -> str:
 
 
 def _query(request: Request) -> list[tuple[str, str]]:
-    return [(k, v) for k, v in request.query_params.multi_items() if k not in CONTROL]
+    return [(k, v) for k, v in _query_items(request) if k not in CONTROL]
+
+
+def _query_items(request: Request) -> list[tuple[str, str]]:
+    """The query's (name, value) pairs, parsed once per request: what Starlette's
+    query_params holds (parse_qsl of the latin-1 text, blank values kept), about twice as
+    fast for the usual ASCII query (a percent-decoded ASCII text is what unquote gives)."""
+    found = request.scope.get("hcpcs.query")
+    if found is None:
+        found = request.scope["hcpcs.query"] = _parse_query(request.scope.get("query_string", b""))
+    return found
+
+
+def _parse_query(raw: bytes) -> list[tuple[str, str]]:
+    if not raw.isascii():
+        return parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+    items = []
+    for pair in raw.decode("ascii").split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            items.append((_unquote(name), _unquote(value)))
+    return items
+
+
+def _unquote(text: str) -> str:
+    if "+" in text:
+        text = text.replace("+", " ")
+    return unquote_to_bytes(text).decode("utf-8", "replace") if "%" in text else text
+
+
+def _last(request: Request, name: str, default: str | None = None) -> str | None:
+    """The last value of a query parameter (as Starlette's query_params.get)."""
+    found = default
+    for key, value in _query_items(request):
+        if key == name:
+            found = value
+    return found
 
 
 async def _parameters(request: Request, base: str, operation: str) -> dict:

@@ -7,6 +7,7 @@ filled with the releases shipped in data/releases, as `serve` does.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +17,6 @@ import typer
 import codesystem
 import codesystem.cli
 import terminology.conformance.cli
-from terminology.api import engine_from_store
 from terminology.engine import Engine, OperationRequest
 from terminology.loader import LoadError, shipped_fhir_core, shipped_releases, store_files
 from terminology.operations.changes import changes as changes_operation
@@ -71,6 +71,15 @@ def serve(
     _ensure_loaded()
     os.environ[ENV_VAR] = str(_state["db"])  # each worker opens the same store
     typer.echo(f"serving {_state['db']} on http://{host}:{port}/r4 /r5 /fhir", err=True)
+    if workers > 1:
+        # uvicorn spawns its workers, and a spawned process first re-runs the parent's main
+        # script: from this CLI, every worker would import all its commands (about 0.25 s)
+        # before the app. Become `python -m uvicorn` (same pid, same options) instead.
+        sys.stderr.flush()
+        command = [sys.executable, "-m", "uvicorn", "terminology.api:app_from_store"]
+        command += ["--factory", "--host", host, "--port", str(port), "--workers", str(workers)]
+        command += ["--loop", "uvloop", "--http", "httptools", "--no-access-log"]
+        os.execv(sys.executable, [*command, "--log-level", "warning"])
     uvicorn.run(
         "terminology.api:app_from_store",
         factory=True,
@@ -176,6 +185,8 @@ def _ensure_loaded() -> None:
 
 
 def _engine() -> Engine:
+    from terminology.api import engine_from_store  # the HTTP layer: imported when needed
+
     _ensure_loaded()
     return engine_from_store(_state["db"])
 

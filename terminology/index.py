@@ -83,6 +83,9 @@ class CodeSystemIndex:
         self._walk(resource.get("concept", []), None)
         self._link_parent_properties()
         self._ranked: dict[str, list[str]] = {}
+        # per-concept output pieces, built on first use by the operations (e.g. $lookup's
+        # sorted property parameters); never mutated once built
+        self.pieces: dict[tuple, object] = {}
         self.lower: dict[str, str] = (
             {} if self.case_sensitive else {c.lower(): c for c in self.concepts}
         )
@@ -125,8 +128,11 @@ class CodeSystemIndex:
             designations=raw.get("designation", []),
             properties=raw.get("property", []),
         )
+        roles = self._roles
         for prop in concept.properties:
-            role = self._roles.get(prop.get("code"))
+            role = roles.get(prop.get("code"))
+            if role is None:  # most properties mean nothing to the engine
+                continue
             _, value = property_value(prop)
             if role == "notSelectable" and value is True:
                 concept.abstract = True

@@ -193,19 +193,25 @@ class Params:
         if not isinstance(listed, list):
             raise invalid("PARAM_INVALID", "parameter", str(listed)[:100])
         self.items: list[dict] = [_checked(p) for p in listed]
+        # the first parameter of each name: get() is asked a dozen times per operation
+        self._first: dict[str, dict] = {}
+        for parameter in self.items:
+            self._first.setdefault(parameter["name"], parameter)
 
     def get(self, name: str, default=None):
-        for parameter in self.items:
-            if parameter["name"] == name:
-                value = value_of(parameter)
-                return default if value is None else value
-        return default
+        parameter = self._first.get(name)
+        if parameter is None:
+            return default
+        value = value_of(parameter)
+        return default if value is None else value
 
     def all(self, name: str) -> list:
+        if name not in self._first:
+            return []
         return [value_of(p) for p in self.items if p["name"] == name and value_of(p) is not None]
 
     def has(self, name: str) -> bool:
-        return any(p["name"] == name for p in self.items)
+        return name in self._first
 
     def flag(self, name: str, default: bool = False) -> bool:
         value = self.get(name, default)

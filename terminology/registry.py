@@ -9,16 +9,20 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 from terminology.index import CodeSystemIndex
 
 TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
 IMPLICIT_VS = "?fhir_vs"
+_VERSION_SEP = re.compile(r"[.\-]")
 
 
+@lru_cache(maxsize=4096)
 def version_key(version: str | None) -> tuple:
-    """Orders versions semantically where they look like numbers (1.10.0 > 1.9.0)."""
-    parts = re.split(r"[.\-]", version or "")
+    """Orders versions semantically where they look like numbers (1.10.0 > 1.9.0).
+    Memoised: resolution asks for the same few versions on every request."""
+    parts = _VERSION_SEP.split(version or "")
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
 
 
@@ -65,6 +69,8 @@ class Registry:
         self.expansions: dict[tuple, object] = {}
         self._translations: dict[tuple[str, str], list[tuple[str, dict]]] | None = None
         self._implicit_sets: dict[tuple, dict] = {}
+        # resolve() answers, per (type, url, version): every request resolves the same few
+        self._resolved: dict[tuple, dict | None] = {}
         for resource in resources:
             self.add(resource)
 
@@ -74,6 +80,7 @@ class Registry:
             return
         self._owned.add(id(resource))
         self._translations = None
+        self._resolved.clear()
         if resource.get("url"):
             self._by_url[rtype][resource["url"]].append(resource)
         if resource.get("id"):
@@ -103,6 +110,19 @@ class Registry:
         """url may carry |version; no version means the latest; wildcards pick the latest match."""
         if version is None and "|" in url:
             url, version = url.split("|", 1)
+        key = (rtype, url, version)
+        try:
+            return self._resolved[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable url or version: resolve it uncached
+            return self._resolve(rtype, url, version)
+        if len(self._resolved) >= 4096:  # urls come from requests: stay bounded
+            self._resolved.clear()
+        found = self._resolved[key] = self._resolve(rtype, url, version)
+        return found
+
+    def _resolve(self, rtype: str, url: str, version: str | None) -> dict | None:
         found = self.candidates(rtype, url)
         if version:
             found = [r for r in found if version_matches(version, r.get("version"))]

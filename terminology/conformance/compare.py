@@ -5,8 +5,9 @@ Every property of the response must appear in the expected file (pattern mode, u
 metadata, allows extra content) unless the object lists it in ``$optional-properties$``;
 every expected property must be present unless listed there too (Java's CompareUtilities
 reads the list only as "may be absent"; issue 5 and the files themselves, which list
-properties such as ``compose`` they never contain, read it both ways); arrays are matched in order with ``$optional$`` items allowed to be absent; expected
-strings may be placeholders. The first difference is returned with its path, so a report
+properties such as ``compose`` they never contain, read it both ways); arrays are matched
+in order with ``$optional$`` items allowed to be absent; expected strings may be
+placeholders. The first difference is returned with its path, so a report
 line says where.
 
 Deliberate differences from the Java runner, each towards the intent of the test files:

@@ -28,6 +28,7 @@ class Entry:
     version: str | None = None
     designations: list[dict] | None = None
     deprecated: bool = False  # marked deprecated by the value set itself
+    extensions: list[dict] | None = None  # the value set's compose.concept extensions
 
     @property
     def key(self) -> tuple[str, str | None, str]:
@@ -211,7 +212,7 @@ class Composer:
                 url = f"{url}|{self.context.valueset_versions[url]}"
             vs = self._contained.get(url) or self.context.registry.value_set(url)
             if vs is None:
-                raise _unknown_import(url)
+                raise _unknown_import(url, self.strict)
             expanded = Composer(self.context, self._chain, self.strict).evaluate(vs)
             result.used.update(expanded.used)
             result.statuses.update(expanded.statuses)
@@ -261,6 +262,7 @@ class Composer:
             if item.get("designation"):
                 entry.designations = item["designation"]
             entry.deprecated = _marked_deprecated(item)
+            entry.extensions = item.get("extension")
             entries.append(entry)
         return entries
 
@@ -280,12 +282,15 @@ def _marked_deprecated(item: dict) -> bool:
             and str(ext.get("valueBoolean", ext.get("valueCode"))).lower() == "true"
         ):
             return True
+        if ext.get("url") == STANDARDS_STATUS and ext.get("valueCode") == "deprecated":
+            return True
     return False
 
 
-def _unknown_import(url: str) -> TerminologyError:
+def _unknown_import(url: str, expanding: bool = True) -> TerminologyError:
+    """An imported value set that is not known (validation names it as one canonical)."""
     base, _, version = url.partition("|")
-    if version:
+    if version and expanding:
         found = finding("VS_EXP_IMPORT_UNK_PINNED", base, version)
     else:
         found = finding("Unable_to_resolve_value_Set_", url)

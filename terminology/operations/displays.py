@@ -24,6 +24,15 @@ def requested_languages(context: Context) -> list[str]:
     return tags
 
 
+def others_refused(context: Context) -> bool:
+    """Whether the languages asked for refuse every other language (`*; q=0`)."""
+    for part in str(context.display_language or "").split(","):
+        tag, _, weight = part.partition(";")
+        if tag.strip() == "*" and weight.replace(" ", "") in ("q=0", "q=0.0"):
+            return True
+    return False
+
+
 def _matches(language: str | None, wanted: str) -> bool:
     if not language:
         return False

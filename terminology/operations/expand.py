@@ -16,9 +16,15 @@ from terminology.operations.compose import (
     Entry,
     Expanded,
     UnknownSystem,
+    status_flag,
     vs_key,
 )
-from terminology.operations.displays import display_for
+from terminology.operations.displays import (
+    display_for,
+    in_languages,
+    others_refused,
+    requested_languages,
+)
 from terminology.operations.lookup import PREFERRED
 from terminology.operations.supplements import apply_supplements, missing_error, requested
 from terminology.outcome import TerminologyError, finding, not_found, operation_outcome
@@ -184,16 +190,26 @@ def _value_set(
     if context.params.has("offset"):
         expansion["offset"] = offset
     expansion["parameter"] = _echo(context, expanded)
+    if status_flag(vs) in ("deprecated", "withdrawn"):  # the value set itself
+        flag = status_flag(vs)
+        expansion["parameter"].append({"name": f"warning-{flag}", "valueUri": vs_key(vs)})
     properties = [str(p) for p in context.params.all("property")]
-    declared = _declared_properties(expanded, properties)
+    declared = _declared_properties(expanded, properties, context)
     with_status = context.params.get("excludeNested") is not False and not properties
     if with_status and any(_shows_status(e) for e in page):
         declared.append({"code": "status", "uri": STATUS_URI})
-    if declared:
-        expansion["property"] = declared
     systems = [cs.url for cs in expanded.used.values()]
     versioned = {url for url in systems if systems.count(url) > 1}
-    contains = [_contains(context, e, properties, with_status, versioned) for e in page]
+    annotations = _Annotations(context, expanded)
+    contains = [
+        _contains(context, e, properties, with_status, versioned, annotations) for e in page
+    ]
+    derived = {p["code"] for item in contains for p in item.get("property", [])}
+    listed = {d["code"] for d in declared}
+    for code in sorted(derived & set(DERIVED_URIS) - listed):
+        declared.append({"code": code, "uri": DERIVED_URIS[code]})
+    if declared:
+        expansion["property"] = declared
     if _nested(context, vs, count):
         contains = _nest(page, contains)
     if contains:
@@ -223,7 +239,10 @@ def _unclosed(fragments: list[str]) -> list[dict]:
 def _echo(context: Context, expanded: Expanded) -> list[dict]:
     echoed = [_as_uri(p) for p in context.params.items if p["name"] in ECHOED]
     if context.display_language:
-        echoed.append({"name": "displayLanguage", "valueCode": context.display_language})
+        shown = context.display_language
+        if ";" in shown:  # a weighted list is echoed as the reference server renders it
+            shown = ", ".join(part.strip() for part in shown.split(","))
+        echoed.append({"name": "displayLanguage", "valueCode": shown})
     echoed.sort(key=lambda p: p["name"])
     for key in expanded.used:
         echoed.append({"name": "used-codesystem", "valueUri": key})
@@ -289,11 +308,21 @@ def _as_uri(parameter: dict) -> dict:
     return dict(parameter)
 
 
-def _declared_properties(expanded: Expanded, properties: list[str]) -> list[dict]:
+def _declared_properties(expanded: Expanded, properties: list[str], context) -> list[dict]:
     declared = []
+    supplements = [_supplement(context, key) for key in expanded.supplements]
     for code in properties:
         uri = next(
             (cs.declared[code].get("uri") for cs in expanded.used.values() if code in cs.declared),
+            None,
+        )
+        uri = uri or next(
+            (
+                p.get("uri")
+                for supplement in supplements
+                for p in supplement.get("property", [])
+                if p.get("code") == code
+            ),
             None,
         )
         if uri is None and code in STANDARD_PROPERTIES:
@@ -302,12 +331,122 @@ def _declared_properties(expanded: Expanded, properties: list[str]) -> list[dict
     return declared
 
 
+EXT = "http://hl7.org/fhir/StructureDefinition/"
+CONCEPT_PROPERTIES = "http://hl7.org/fhir/concept-properties#"
+# concept extensions (code system, supplement or value set) shown as expansion properties
+DERIVED = {
+    "order": (EXT + "codesystem-conceptOrder", EXT + "valueset-conceptOrder"),
+    "label": (EXT + "codesystem-label", EXT + "valueset-label"),
+    "weight": (EXT + "itemWeight",),
+}
+DERIVED_URIS = {
+    "order": CONCEPT_PROPERTIES + "order",
+    "label": CONCEPT_PROPERTIES + "label",
+    "weight": CONCEPT_PROPERTIES + "itemWeight",
+    "status": STATUS_URI,
+}
+STANDARDS_STATUS = EXT + "structuredefinition-standards-status"
+# concept extensions echoed on the expansion's contains
+RENDERING = (EXT + "rendering-style", EXT + "rendering-xhtml")
+VS_CONCEPT_ECHOED = (VS_DEPRECATED, EXT + "valueset-concept-definition", STANDARDS_STATUS)
+
+
+def _supplement(context: Context, key: str) -> dict:
+    url, _, version = key.partition("|")
+    return context.registry.supplement(url, version or None) or {}
+
+
+def _extensions_by_code(resource: dict) -> dict[str, dict]:
+    """code -> concept (with extensions or properties) of a code system or supplement."""
+    found: dict[str, dict] = {}
+
+    def walk(concepts: list[dict]) -> None:
+        for concept in concepts:
+            if concept.get("extension") or concept.get("property"):
+                found[concept.get("code", "")] = concept
+            walk(concept.get("concept", []))
+
+    walk(resource.get("concept", []))
+    return found
+
+
+class _Annotations:
+    """Concept extensions of the code systems and supplements used by one expansion."""
+
+    def __init__(self, context: Context, expanded: Expanded) -> None:
+        self.by_system: dict[str, list[dict]] = {}
+        for key in expanded.supplements:
+            supplement = _supplement(context, key)
+            system = (supplement.get("supplements") or "").split("|")[0]
+            if supplement.get("concept"):
+                self.by_system.setdefault(system, []).append(_extensions_by_code(supplement))
+        self._own: dict[int, dict[str, dict]] = {}
+
+    def concepts(self, entry: Entry) -> tuple[dict, list[dict]]:
+        """The code system's concept and the supplements' concepts of an entry."""
+        own: dict = {}
+        if entry.cs is not None and entry.cs.resource.get("concept"):
+            held = self._own.get(id(entry.cs))
+            if held is None:
+                held = self._own[id(entry.cs)] = _extensions_by_code(entry.cs.resource)
+            own = held.get(entry.code, {})
+        extra = [m[entry.code] for m in self.by_system.get(entry.system, []) if entry.code in m]
+        return own, extra
+
+
+def _annotate(entry: Entry, annotations: _Annotations, properties: list[str]) -> tuple:
+    """Extensions to echo and properties derived from concept extensions."""
+    own, supplements = annotations.concepts(entry)
+    vs_ext = entry.extensions or []
+    sup_ext = [e for c in supplements for e in c.get("extension", [])]
+    cs_ext = own.get("extension", [])
+    echoed = [e for e in vs_ext if e.get("url") in VS_CONCEPT_ECHOED]
+    rendering = [e for e in sup_ext if e.get("url") in RENDERING] or [
+        e for e in cs_ext if e.get("url") in RENDERING
+    ]
+    derived = []
+    for code, urls in DERIVED.items():
+        value = next(
+            (
+                e
+                for e in (*vs_ext, *sup_ext, *cs_ext)
+                if e.get("url") in urls and _value(e) is not None
+            ),
+            None,
+        )
+        if value is not None:
+            kind = "valueString" if code == "label" else "valueDecimal"
+            derived.append({"code": code, kind: _value(value)})
+    if any(e.get("url") == STANDARDS_STATUS and e.get("valueCode") == "deprecated" for e in cs_ext):
+        derived.append({"code": "status", "valueCode": "deprecated"})
+    for code in properties:
+        for concept in supplements:
+            for prop in concept.get("property", []):
+                if prop.get("code") == code:
+                    key, value = property_value(prop)
+                    derived.append({"code": code, key: value})
+    return rendering + echoed, derived
+
+
+def _value(extension: dict):
+    return next((v for k, v in extension.items() if k.startswith("value")), None)
+
+
 def _contains(
-    context: Context, entry: Entry, properties: list[str], with_status: bool, versioned: set
+    context: Context,
+    entry: Entry,
+    properties: list[str],
+    with_status: bool,
+    versioned: set,
+    annotations: _Annotations | None = None,
 ) -> dict:
     item: dict = {"system": entry.system}
-    if entry.deprecated:
-        item = {"extension": [{"url": VS_DEPRECATED, "valueCode": "true"}], **item}
+    extensions, derived = _annotate(entry, annotations, properties) if annotations else ([], [])
+    flagged = any(e.get("url") in (VS_DEPRECATED, STANDARDS_STATUS) for e in extensions)
+    if entry.deprecated and not flagged:
+        extensions.append({"url": VS_DEPRECATED, "valueBoolean": True})
+    if extensions:
+        item = {"extension": extensions, **item}
     concept = entry.concept
     if concept is not None and concept.abstract:
         item["abstract"] = True
@@ -318,20 +457,39 @@ def _contains(
     item["code"] = entry.code
     display = entry.display
     if concept is not None and entry.cs is not None and context.display_language:
-        display = display_for(context, entry.cs, concept) or display
+        chosen = in_languages(concept, entry.cs, requested_languages(context))
+        if chosen or not others_refused(context):
+            display = display_for(context, entry.cs, concept) or display
+        else:  # no display in an acceptable language
+            display = None
     if display is not None:
         item["display"] = display
     if context.params.flag("includeDesignations"):
         designations = _designations(context, entry, display)
+        if annotations is not None:
+            supplements = annotations.concepts(entry)[1]
+            extra = [d for c in supplements for d in c.get("designation", [])]
+            designations += [d for d in extra if d not in designations]
         if designations:
-            item["designation"] = designations
+            item["designation"] = [_core_extensions_only(d) for d in designations]
     if concept is not None:
         props = _properties(entry.cs, concept, properties, context)
         if concept.status and concept.status != "active" and with_status:
             props.append({"code": "status", "valueCode": concept.status})
+        shown = {p["code"] for p in props}
+        props += [p for p in derived if p["code"] not in shown]
         if props:
             item["property"] = props
     return item
+
+
+def _core_extensions_only(element: dict) -> dict:
+    """Extensions not defined by FHIR itself are not understood, so not echoed."""
+    if not element.get("extension"):
+        return element
+    kept = [e for e in element["extension"] if e.get("url", "").startswith(EXT)]
+    out = {k: v for k, v in element.items() if k != "extension"}
+    return {"extension": kept, **out} if kept else out
 
 
 def _designations(context: Context, entry: Entry, display: str | None) -> list[dict]:
@@ -339,7 +497,8 @@ def _designations(context: Context, entry: Entry, display: str | None) -> list[d
     switched to another language, the code system's own display becomes a designation.
     `designation` parameters (`urn:ietf:bcp:47|lang` or `system|code`) filter them."""
     concept = entry.concept
-    found = list(entry.designations or (concept.designations if concept else []))
+    found = list(concept.designations if concept else [])
+    found += [d for d in entry.designations or [] if d not in found]
     if concept is not None and display != concept.display and concept.display:
         found = [d for d in found if d.get("value") != display]
         language = entry.cs.language if entry.cs else None

@@ -80,10 +80,25 @@ def _parameters(
     if concept.definition:
         out.append({"name": "definition", "valueString": concept.definition})
     out += _designations(cs, concept, extra)
-    out += sorted(_properties(cs, concept, _wanted(context)), key=_property_key)
+    out += _sorted_properties(cs, concept, _wanted(context))
     for key in extra.used:
         out.append({"name": "used-supplement", "valueCanonical": key})
     return {"resourceType": "Parameters", "parameter": out}
+
+
+def _sorted_properties(cs: CodeSystemIndex, concept: Concept, wanted: set[str] | None) -> list:
+    """The property parameters, sorted; a stored concept's full list is built once (a
+    `date` may give a changed copy of the concept: that one is built per request). Those
+    of `wanted` are the full list filtered (a stable sort of a subset keeps its order)."""
+    if cs.concepts.get(concept.code) is not concept:
+        return sorted(_properties(cs, concept, wanted), key=_property_key)
+    key = ("lookup-properties", concept.code)
+    every = cs.pieces.get(key)
+    if every is None:
+        every = cs.pieces[key] = tuple(sorted(_properties(cs, concept, None), key=_property_key))
+    if wanted is None:
+        return list(every)
+    return [p for p in every if p["part"][0]["valueCode"] in wanted]
 
 
 def _designations(cs: CodeSystemIndex, concept: Concept, extra: Supplemented) -> list[dict]:

@@ -8,7 +8,7 @@ error/warning texts joined as `message`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from terminology.index import CodeSystemIndex, Concept
 from terminology.operations import Context, dated
@@ -161,6 +161,7 @@ def _status_issues(context: Context, item: Input, out: Outcome, cs, concept: Con
                 concept.code,
                 status,
                 expression=item.whole,
+                located=item.display is None,  # as the reference server answers
             )
         )
         if _active_only(context):
@@ -296,6 +297,10 @@ def _infer_system(context: Context, item: Input, vs: dict, expanded: Expanded, o
                 expression=item.at("code"),
             )
         )
+    elif (fixed := _fixed_system(vs)) is not None:
+        # the value set draws on one code system only: the code is not in it
+        out.issues.append(_not_in_vs(replace(item, system=fixed), vs))
+        return False
     else:
         out.issues.append(
             finding(
@@ -307,6 +312,15 @@ def _infer_system(context: Context, item: Input, vs: dict, expanded: Expanded, o
         )
     out.issues.append(_not_in_vs(item, vs))
     return False
+
+
+def _fixed_system(vs: dict) -> str | None:
+    """The one code system a value set's compose draws on (no imports), if there is one."""
+    includes = vs.get("compose", {}).get("include", [])
+    systems = {inc.get("system") for inc in includes}
+    if len(systems) != 1 or any(inc.get("valueSet") for inc in includes):
+        return None
+    return systems.pop()
 
 
 def _vs_systems(vs: dict) -> set[str]:
