@@ -11,6 +11,7 @@ Bases: /r4 (4.0.1), /r5 (5.0.0), /fhir (= /r4).
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 from functools import cache
@@ -85,8 +86,14 @@ def engine_from_store(path: Path | str | None = None) -> Engine:
 
 
 def app_from_store() -> Starlette:
-    """uvicorn's app factory: each worker builds its engine from $HCPCS_TX_DB."""
-    return create_app(engine_from_store(default_path()))
+    """uvicorn's app factory: each worker builds its engine from $HCPCS_TX_DB.
+
+    The stored resources and indexes are a few million objects that live as long as the
+    worker: gc.freeze() takes them out of the cyclic collector's full passes, which
+    otherwise walk all of them every so often under load (a long pause, worst in batches)."""
+    app = create_app(engine_from_store(default_path()))
+    gc.freeze()
+    return app
 
 
 class _Routes:
@@ -105,8 +112,9 @@ class _Routes:
         parameters = await _parameters(request, base, operation)
         languages = request.headers.get("accept-language")
         release = "4.0.1" if base == "r4" else "5.0.0"
+        limit = _cost_limit(request.headers.get("x-too-costly-threshold"))
         asked = OperationRequest(
-            operation, path["rtype"], parameters, path.get("id"), languages, release
+            operation, path["rtype"], parameters, path.get("id"), languages, release, limit
         )
         return self.engine.run(asked)
 
@@ -237,9 +245,18 @@ def _parse_query(raw: bytes) -> list[tuple[str, str]]:
 
 
 def _unquote(text: str) -> str:
-    if "+" in text:
-        text = text.replace("+", " ")
-    return unquote_to_bytes(text).decode("utf-8", "replace") if "%" in text else text
+    if "%" not in text:
+        return text.replace("+", " ") if "+" in text else text
+    found = _UNQUOTED.get(text)
+    if found is None:
+        found = unquote_to_bytes(text.replace("+", " ")).decode("utf-8", "replace")
+        if len(_UNQUOTED) >= 4096:  # the usual values repeat (system and value set urls)
+            _UNQUOTED.clear()
+        _UNQUOTED[text] = found
+    return found
+
+
+_UNQUOTED: dict[str, str] = {}
 
 
 def _last(request: Request, name: str, default: str | None = None) -> str | None:
@@ -249,6 +266,16 @@ def _last(request: Request, name: str, default: str | None = None) -> str | None
         if key == name:
             found = value
     return found
+
+
+def _cost_limit(header: str | None) -> int | None:
+    """X-TOO-COSTLY-THRESHOLD: a client asks for a lower limit on an expansion's size (test
+    harnesses use it to check the too-costly answer without a huge value set)."""
+    try:
+        limit = int(header) if header else None
+    except ValueError:
+        return None
+    return limit if limit is not None and limit > 0 else None
 
 
 async def _parameters(request: Request, base: str, operation: str) -> dict:

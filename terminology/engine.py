@@ -44,6 +44,7 @@ class OperationRequest:
     instance_id: str | None = None
     languages: str | None = None
     fhir_version: str | None = None  # the endpoint's FHIR release (4.0.1 on /r4); None: R5
+    cost_limit: int | None = None  # X-TOO-COSTLY-THRESHOLD: a lower expansion size limit
 
 
 # meta.tag of the FHIR core resources shipped per FHIR release (terminology/data/fhir-core).
@@ -112,6 +113,7 @@ class Engine:
         tx = [r for r in params.all("tx-resource") if isinstance(r, dict)]
         registry = self._base(request.fhir_version).layer(tx)
         context = Context.build(registry, params, request.languages, stored_only=not tx)
+        context.cost_limit = request.cost_limit
         try:
             return handler(context, request.instance_id)
         except (TypeError, AttributeError, KeyError) as error:

@@ -16,6 +16,7 @@ INACTIVE = "http://hl7.org/fhir/concept-properties#inactive"
 EFFECTIVE_DATE = "http://hl7.org/fhir/concept-properties#effectiveDate"
 RETIREMENT_DATE = "http://hl7.org/fhir/concept-properties#retirementDate"
 INACTIVE_STATUSES = {"retired", "inactive"}
+STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
 RANKED_CACHE = 256
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
@@ -128,6 +129,10 @@ class CodeSystemIndex:
             designations=raw.get("designation", []),
             properties=raw.get("property", []),
         )
+        for ext in raw.get("extension", ()):  # a concept flagged deprecated by extension
+            if ext.get("url") == STANDARDS_STATUS and ext.get("valueCode") == "deprecated":
+                concept.deprecated = True
+                concept.status = concept.status or "deprecated"
         roles = self._roles
         for prop in concept.properties:
             role = roles.get(prop.get("code"))

@@ -25,6 +25,8 @@ KINDS: dict[str, tuple[str, str, str | None]] = {
     "Display_Name_for__should_be_one_of__instead_of": ("error", "invalid", "invalid-display"),
     "FILTER_NOT_UNDERSTOOD": ("error", "not-supported", "vs-invalid"),
     "INACTIVE_CONCEPT_FOUND": ("warning", "business-rule", "code-comment"),
+    "INACTIVE_DISPLAY_FOUND": ("warning", "invalid", "display-comment"),
+    "INVALID_DISPLAY_NAME": ("error", "processing", "invalid-display"),
     "CONCEPT_RETIRED_REPLACED": ("warning", "business-rule", "code-comment"),
     "CONCEPT_RETIRED_NO_REPLACEMENT": ("warning", "business-rule", "code-comment"),
     "CONCEPT_NOT_YET_EFFECTIVE": ("error", "code-invalid", "invalid-code"),

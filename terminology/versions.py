@@ -175,29 +175,41 @@ def _convert(resource: dict, table: dict[str, Converter]) -> None:
         _convert(nested, table)
 
 
-def _nested(resource: dict) -> Iterator[dict]:
+def _nested(resource: dict) -> list[dict]:
+    """The resources nested in one (a list, not a generator: this walk runs on every R4
+    request and answer, and a batch holds a thousand nested Parameters)."""
     kind = resource.get("resourceType")
+    found: list[dict] = []
     if kind == "Bundle":
         for entry in resource.get("entry", []):
-            yield from (x for x in (entry.get("resource"),) if isinstance(x, dict))
+            if isinstance(entry.get("resource"), dict):
+                found.append(entry["resource"])
             outcome = entry.get("response", {}).get("outcome")
             if isinstance(outcome, dict):
-                yield outcome
+                found.append(outcome)
     elif kind == "Parameters":
-        yield from _parameter_resources(resource.get("parameter", []))
-    yield from resource.get("contained", [])
+        _collect_resources(resource.get("parameter", []), found)
+    found.extend(resource.get("contained", []))
+    return found
 
 
-def _parameter_resources(parameters: list[dict]) -> Iterator[dict]:
-    """Resources in parameters and their parts, walked with a stack (this is on the hot
-    path of every R4 response: no generator per parameter)."""
-    stack = list(parameters)
-    while stack:
-        parameter = stack.pop()
+def _collect_resources(parameters: list, found: list[dict]) -> None:
+    """Parameters and their parts (one level inline: most parts are leaves)."""
+    for parameter in parameters:
+        if parameter.__class__ is not dict:
+            continue
         if "resource" in parameter and isinstance(parameter["resource"], dict):
-            yield parameter["resource"]
-        if "part" in parameter:
-            stack.extend(parameter["part"])
+            found.append(parameter["resource"])
+        parts = parameter.get("part")
+        if parts.__class__ is not list:
+            continue
+        for part in parts:
+            if part.__class__ is not dict:
+                continue
+            if "resource" in part and isinstance(part["resource"], dict):
+                found.append(part["resource"])
+            if "part" in part and isinstance(part["part"], list):
+                _collect_resources(part["part"], found)
 
 
 def _parents(node: dict, steps: list[str]) -> Iterator[dict]:
@@ -480,8 +492,9 @@ def _differs(resource: dict) -> bool:
     if kind == "OperationOutcome":
         return any(i.get("code") == "success" for i in resource.get("issue", []))
     params = resource.get("parameter", []) if kind == "Parameters" else []
-    if any(p.get("name") == "match" for p in params):
-        return True
+    for p in params:  # a loop, not any(genexpr): this runs on every R4 answer
+        if p.get("name") == "match":
+            return True
     for path, spec in R5_ONLY.get(kind, {}).items():
         steps = path.split(".")
         name = steps[-1].rstrip("*")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from terminology.index import day
+from terminology.outcome import TerminologyError, finding, operation_outcome
 from terminology.params import Params
 from terminology.registry import Registry
 
@@ -13,6 +15,15 @@ def canonical_parts(value: str) -> tuple[str, str | None]:
     """'url|version' -> (url, version)."""
     url, _, version = value.partition("|")
     return url, version or None
+
+
+_LANGUAGE_TAG = re.compile(r"\*|[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*")
+
+
+def _language_list(value: str) -> bool:
+    """Whether value is a language tag, or a list of them with weights (as Accept-Language)."""
+    tags = [part.split(";")[0].strip() for part in value.split(",")]
+    return all(_LANGUAGE_TAG.fullmatch(tag) for tag in tags)
 
 
 @dataclass
@@ -30,6 +41,7 @@ class Context:
     value_set: dict | None = None
     valueset_versions: dict[str, str] = field(default_factory=dict)
     date: str | None = None  # the `date` parameter (YYYY-MM-DD): answer as of that day
+    cost_limit: int | None = None  # a client's lower limit on an expansion's size
 
     @classmethod
     def build(
@@ -46,6 +58,10 @@ class Context:
                 url, version = canonical_parts(str(value))
                 if version:
                     target[registry.canonical(url)] = version
+        shown = params.get("displayLanguage")
+        if shown is not None and not _language_list(str(shown)):
+            found = finding("INVALID_DISPLAY_NAME", shown)
+            raise TerminologyError(400, operation_outcome([found]))
         if params.get("date"):
             context.date = day(str(params.get("date")))
             # the release in force at that date, unless a version is asked for

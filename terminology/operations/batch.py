@@ -32,7 +32,8 @@ def _memo(context: Context, shared: list[dict], instance_id: str | None) -> dict
     if not context.stored_only:
         return None
     try:
-        key = (orjson.dumps(shared), context.languages, instance_id)
+        limit = getattr(context, "cost_limit", None)
+        key = (orjson.dumps(shared), context.languages, instance_id, limit)
     except (TypeError, orjson.JSONEncodeError):
         return None
     per_registry = _MEMO.setdefault(context.registry, {})

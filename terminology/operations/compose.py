@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cmp_to_key
 
 from terminology.index import CodeSystemIndex, Concept, property_value, value_text
 from terminology.operations import Context
 from terminology.outcome import TerminologyError, finding, operation_outcome
-from terminology.registry import version_matches
+from terminology.registry import version_key, version_matches
 
 MAX_EXPANSION = 50_000
 HIERARCHY_OPS = {"is-a", "descendent-of", "is-not-a", "generalizes", "child-of"}
@@ -48,6 +49,9 @@ class Expanded:
     used_valuesets: list[str] = field(default_factory=list)
     statuses: dict[str, tuple[str, str]] = field(default_factory=dict)
     supplements: list[str] = field(default_factory=list)  # per request, never in the cache
+    versions_match: bool = False  # codes of different versions of a system are one code
+    versioned: set[str] = field(default_factory=set)  # systems the compose names at 2+ versions
+    defaulted: set[str] = field(default_factory=set)  # versionless includes a parameter pinned
     _by_code: dict[tuple[str, str], list[Entry]] | None = None
 
     def _all(self, system: str, code: str) -> list[Entry]:
@@ -177,14 +181,25 @@ class Composer:
         compose = vs.get("compose", {})
         active_only = compose.get("inactive") is False
         self._contained = {f"#{r.get('id')}": r for r in vs.get("contained", [])}
-        for i, include in enumerate(compose.get("include", [])):
+        result.versions_match = _versions_match(compose)
+        written: dict[str, set[str | None]] = {}
+        for item in compose.get("include", []) + compose.get("exclude", []):
+            if item.get("system"):
+                written.setdefault(item["system"], set()).add(item.get("version"))
+        result.versioned = {system for system, versions in written.items() if len(versions) > 1}
+        merged: set[tuple[str, str]] = set()
+        for i, include in _newest_first(compose.get("include", [])):
             for entry in self._include(include, i, "include", result):
                 if active_only and entry.concept is not None and entry.concept.inactive:
                     continue
+                if result.versions_match:
+                    if entry.code_key in merged:
+                        continue
+                    merged.add(entry.code_key)
                 result.entries.setdefault(entry.key, entry)
         for i, exclude in enumerate(compose.get("exclude", [])):
             removed = self._include(exclude, i, "exclude", result)
-            if exclude.get("version"):
+            if exclude.get("version") and not result.versions_match:
                 for entry in removed:
                     result.entries.pop(entry.key, None)
             else:
@@ -215,6 +230,7 @@ class Composer:
                 raise _unknown_import(url, self.strict)
             expanded = Composer(self.context, self._chain, self.strict).evaluate(vs)
             result.used.update(expanded.used)
+            result.defaulted |= expanded.defaulted
             result.statuses.update(expanded.statuses)
             if not url.startswith("#"):
                 result.used_valuesets.append(vs_key(vs))
@@ -232,6 +248,10 @@ class Composer:
             raise UnknownSystem(self.context.registry.canonical(system), asked, known)
         if self.strict:
             check_version(self.context, cs)
+        context = self.context
+        pinned_by = context.default_versions.keys() | context.check_versions.keys()
+        if not include.get("version") and cs.url not in context.force_versions:
+            result.defaulted |= {cs.url} & pinned_by
         result.used[cs.key] = cs
         if status_flag(cs.resource):
             result.statuses[cs.key] = ("CodeSystem", status_flag(cs.resource))
@@ -269,6 +289,44 @@ class Composer:
     @staticmethod
     def _entry(cs: CodeSystemIndex, concept: Concept) -> Entry:
         return Entry(cs.url, concept.code, concept.display, cs, concept, cs.version)
+
+
+EXPANSION_PARAMETER = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"
+
+
+def _versions_match(compose: dict) -> bool:
+    """Whether codes are matched across versions (the `versionsMatch` expansion parameter of
+    the compose; unset, it holds when every include and exclude pins a version of one system
+    and none is both included and excluded: excluding one version from another)."""
+    for ext in compose.get("extension", []):
+        if ext.get("url") != EXPANSION_PARAMETER:
+            continue
+        parts = {e.get("url"): e for e in ext.get("extension", [])}
+        if parts.get("name", {}).get("valueCode") == "versionsMatch":
+            value = parts.get("value", {})
+            return str(value.get("valueBoolean", value.get("valueString"))).lower() == "true"
+    includes, excludes = compose.get("include", []), compose.get("exclude", [])
+    if not includes or not excludes:
+        return False
+    system = includes[0].get("system")
+    sets = includes + excludes
+    if not all(s.get("system") == system and s.get("version") for s in sets):
+        return False
+    return not {i["version"] for i in includes} & {e["version"] for e in excludes}
+
+
+def _newest_first(includes: list[dict]) -> list[tuple[int, dict]]:
+    """The includes with their indexes, two pinned versions of one system taken newest
+    first (as the reference server does), everything else in order."""
+
+    def compare(a: tuple[int, dict], b: tuple[int, dict]) -> int:
+        x, y = a[1], b[1]
+        if x.get("system") != y.get("system") or not x.get("version") or not y.get("version"):
+            return 0
+        kx, ky = version_key(x["version"]), version_key(y["version"])
+        return (kx < ky) - (kx > ky)
+
+    return sorted(enumerate(includes), key=cmp_to_key(compare))
 
 
 VS_DEPRECATED = "http://hl7.org/fhir/StructureDefinition/valueset-deprecated"

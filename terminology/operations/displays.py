@@ -56,13 +56,18 @@ def in_languages(
         (text, lang)
         for wanted in languages
         for text, lang in (every if every is not None else displays(concept, cs))
-        if _matches(lang or "en", wanted)
+        if lang is None or _matches(lang, wanted)  # a display of no known language: any
     ]
 
 
 def display_for(context: Context, cs: CodeSystemIndex, concept: Concept) -> str | None:
     """The display to return: the first requested language that has one, else the default."""
-    found = in_languages(concept, cs, requested_languages(context))
+    languages = requested_languages(context)
+    if not languages:
+        return concept.display
+    found = in_languages(concept, cs, languages)
+    if not found:  # a supplement in scope may have one in that language
+        found = in_languages(concept, cs, languages, _supplemented(context, cs, concept))
     return found[0][0] if found else concept.display
 
 
@@ -85,6 +90,14 @@ def check_display(context: Context, cs: CodeSystemIndex, concept: Concept, item)
     languages = requested_languages(context)
     every = displays(concept, cs) + _supplemented(context, cs, concept)
     valid = in_languages(concept, cs, languages, every) if languages else every
+    retired = _retired_designations(concept)
+    if given in retired and not any(given == text for text, _ in valid if text not in retired):
+        current = [text for text, _ in _unique(valid) if text not in retired]
+        shown = ",".join(f'"{t}"' if re.search(r"\s", t) else t for t in current)
+        where = item.at("display")
+        return finding(
+            "INACTIVE_DISPLAY_FOUND", given, concept.code, "deprecated", shown, expression=where
+        )
     if any(given == text for text, _ in valid):
         return None
     severity = "warning" if context.params.flag("lenient-display-validation") else "error"
@@ -106,6 +119,23 @@ def check_display(context: Context, cs: CodeSystemIndex, concept: Concept, item)
         key = "Display_Name_WS_for__should_be_one_of__instead_of"
     args = (given, cs.url, concept.code, " or ".join(choices), raw, len(choices))
     return finding(key, *args, expression=where, severity=severity)
+
+
+STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
+
+
+def _retired_designations(concept: Concept) -> set[str]:
+    """Designations marked deprecated or withdrawn: no longer a correct display (the reference
+    server reports either as status 'deprecated')."""
+    return {
+        d["value"]
+        for d in concept.designations
+        if d.get("value")
+        and any(
+            e.get("url") == STANDARDS_STATUS and e.get("valueCode") in ("deprecated", "withdrawn")
+            for e in d.get("extension", [])
+        )
+    }
 
 
 def _unique(items: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:

@@ -120,8 +120,9 @@ def run(context: Context, instance_id: str | None = None) -> dict:
         entries = _as_of(entries, context.date)
     if context.params.flag("activeOnly"):
         entries = [e for e in entries if not (e.concept and e.concept.inactive)]
-    if len(entries) > MAX_EXPANSION and count is None:
-        found = finding("VALUESET_TOO_COSTLY", vs_key(vs), MAX_EXPANSION)
+    limit = min(MAX_EXPANSION, context.cost_limit or MAX_EXPANSION)
+    if len(entries) > limit and count is None:
+        found = finding("VALUESET_TOO_COSTLY", vs_key(vs), limit)
         raise TerminologyError(422, operation_outcome([found]))
     page = entries[offset : offset + count if count is not None else None]
     return _value_set(context, vs, expanded, page, len(entries), offset, count)
@@ -180,6 +181,8 @@ def _value_set(
     count: int | None,
 ) -> dict:
     result = {k: v for k, v in vs.items() if k not in VS_FIELDS_DROPPED}
+    if not context.params.flag("includeDefinition"):  # the definition's extensions go too
+        result.pop("extension", None)
     if "extension" in result:
         result["extension"] = sorted(result["extension"], key=lambda e: e.get("url", ""))
     expansion: dict = {
@@ -199,7 +202,7 @@ def _value_set(
     if with_status and any(_shows_status(e) for e in page):
         declared.append({"code": "status", "uri": STATUS_URI})
     systems = [cs.url for cs in expanded.used.values()]
-    versioned = {url for url in systems if systems.count(url) > 1}
+    versioned = {url for url in systems if systems.count(url) > 1} | expanded.versioned
     annotations = _Annotations(context, expanded)
     contains = [
         _contains(context, e, properties, with_status, versioned, annotations) for e in page
@@ -243,6 +246,13 @@ def _echo(context: Context, expanded: Expanded) -> list[dict]:
         if ";" in shown:  # a weighted list is echoed as the reference server renders it
             shown = ", ".join(part.strip() for part in shown.split(","))
         echoed.append({"name": "displayLanguage", "valueCode": shown})
+    if expanded.versions_match:
+        echoed.append({"name": "versionsMatch", "valueBoolean": True})
+    for p in context.params.items:  # a version parameter that chose a versionless include's
+        if p["name"] in ("system-version", "check-system-version"):
+            url = context.registry.canonical(str(_as_uri(p).get("valueUri", "")).split("|")[0])
+            if url in expanded.defaulted:
+                echoed.append(_as_uri(p))
     echoed.sort(key=lambda p: p["name"])
     for key in expanded.used:
         echoed.append({"name": "used-codesystem", "valueUri": key})
@@ -503,7 +513,7 @@ def _designations(context: Context, entry: Entry, display: str | None) -> list[d
         found = [d for d in found if d.get("value") != display]
         language = entry.cs.language if entry.cs else None
         preferred = {"use": PREFERRED, "value": concept.display}
-        found.append({"language": language, **preferred} if language else preferred)
+        found.insert(0, {"language": language, **preferred} if language else preferred)
     wanted = [str(v) for v in context.params.all("designation")]
     if wanted:
         found = [d for d in found if _designation_wanted(d, wanted)]

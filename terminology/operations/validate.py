@@ -24,7 +24,7 @@ from terminology.operations.compose import (
 from terminology.operations.displays import check_display, display_for
 from terminology.operations.expand import resolve_value_set
 from terminology.operations.supplements import missing_error, requested
-from terminology.operations.versions_check import plan
+from terminology.operations.versions_check import display_versions, plan
 from terminology.outcome import TerminologyError, finding, not_found, operation_outcome
 
 
@@ -349,6 +349,7 @@ def check_in_value_set(
     if not known or (unknown is not None and not (unknown.system == system and unknown.known)):
         return _unknown_in_value_set(context, item, vs, out, unknown)
     members = expanded.versions_of(system, item.code) if expanded is not None else set()
+    members = display_versions(context, system, item, members)
     versions = plan(context, vs, system, item.version, item, members)
     out.issues += versions.issues
     if versions.caused_by:
@@ -512,7 +513,7 @@ def _message(issues: list[dict]) -> str:
     )
 
 
-QUIET = {"UNKNOWN_CODE_IN_FRAGMENT", "CONCEPT_DEPRECATED_IN_VALUESET"}
+QUIET = {"UNKNOWN_CODE_IN_FRAGMENT", "CONCEPT_DEPRECATED_IN_VALUESET", "INACTIVE_DISPLAY_FOUND"}
 
 
 def _quiet(found: dict) -> bool:

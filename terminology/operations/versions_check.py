@@ -23,6 +23,25 @@ class VersionPlan:
         return any(i["severity"] == "error" for i in self.issues)
 
 
+def display_versions(context: Context, system: str, item, members: set[str]) -> set[str]:
+    """Of the versions whose value set entry holds a coding's code (members), those where its
+    display is valid, when the coding names no version and that narrows them (the reference
+    server takes the version that agrees with the display); else members."""
+    if item.version or item.display is None or len(members) < 2:
+        return members
+    if context.force_versions.get(system):
+        return members
+    from terminology.operations.displays import check_display
+
+    agreeing = set()
+    for version in members:
+        cs = _resolve(context, system, version)
+        concept = cs.find(item.code) if cs is not None else None
+        if concept is not None and check_display(context, cs, concept, item) is None:
+            agreeing.add(version)
+    return agreeing or members
+
+
 def _include_version(
     vs: dict, system: str, given: str | None = None, members: set[str] | None = None
 ) -> str | None:
@@ -98,6 +117,9 @@ def _with_include(context: Context, system: str, included: str, given: str | Non
     pinned = _resolve(context, system, included)
     if pinned is None:
         result = VersionPlan(_resolve(context, system, given) if given else None)
+        if result.cs is None:  # the version parameters' choice, else the latest
+            default = context.default_versions.get(system) or context.check_versions.get(system)
+            result.cs = _resolve(context, system, default) if default else None
         if result.cs is None:
             result.cs = _resolve(context, system, None)
         result.issues.append(_unknown(context, system, included, item.at("system")))
@@ -139,6 +161,9 @@ def _versionless(context: Context, system: str, given: str | None, item) -> Vers
     result.issues.append(_unknown(context, system, given, item.at("system")))
     if fallback is not None and context.default_versions.get(system):
         result.issues.append(_changed(system, fallback.version, given, "", item.at("version")))
+    elif fallback is not None and context.check_versions.get(system):
+        checked = context.check_versions[system]
+        result.issues.append(_changed(system, checked, given, "", item.at("version")))
     elif fallback is not None:
         result.issues.append(
             finding(

@@ -150,6 +150,15 @@ def _part_key(part: dict) -> tuple:
     return (part.get("name", ""), json.dumps({k: v for k, v in part.items() if k != "name"}))
 
 
+def _expansion_parameter_key(parameter: dict) -> tuple[str, str]:
+    value = next(
+        (v for k, v in parameter.items() if k.startswith("value") and not isinstance(v, dict)),
+        "",
+    )
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    return (parameter.get("name", ""), text)
+
+
 def normalise(value):
     """Sort the arrays the official runner sorts and split messages."""
     if isinstance(value, list):
@@ -169,6 +178,8 @@ def normalise(value):
         for item in out["contains"]:
             if isinstance(item.get("property"), list):
                 item["property"] = sorted(item["property"], key=lambda p: p.get("code", ""))
+    if "timestamp" in out and isinstance(out.get("parameter"), list):  # as the runner
+        out["parameter"] = sorted(out["parameter"], key=_expansion_parameter_key)
     if "contains" in out or "timestamp" in out:  # an expansion: properties by uri, code
         key = lambda p: (p.get("uri", ""), p.get("code", ""))  # noqa: E731
         if isinstance(out.get("property"), list):

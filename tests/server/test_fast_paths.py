@@ -1,0 +1,132 @@
+"""The performance shortcuts (issue 6) answer exactly what the plain paths answer: the
+batch memo, the cached $lookup properties, the query parser, and the stored resources'
+cached JSON spliced into reads and searches."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+import orjson
+import pytest
+
+import codesystem
+from terminology import api
+from terminology.engine import Engine, OperationRequest
+from terminology.operations import batch
+from terminology.operations.search import search
+
+from .conftest import HCPCS, TEST_MAP
+
+ALL_CODES = f"{HCPCS}?fhir_vs"
+
+
+def _batch(codings: list[dict]) -> OperationRequest:
+    validations = [
+        {
+            "name": "validation",
+            "resource": {
+                "resourceType": "Parameters",
+                "parameter": [{"name": "coding", "valueCoding": coding}],
+            },
+        }
+        for coding in codings
+    ]
+    parameters = [{"name": "url", "valueUri": ALL_CODES}, *validations]
+    return OperationRequest(
+        "batch-validate-code", "ValueSet", {"resourceType": "Parameters", "parameter": parameters}
+    )
+
+
+def _single(coding: dict) -> dict:
+    return {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "url", "valueUri": ALL_CODES},
+            {"name": "coding", "valueCoding": coding},
+        ],
+    }
+
+
+def test_batch_memo_answers_as_each_validation_alone(resources) -> None:
+    engine = Engine([*resources, TEST_MAP], codesystem.HCPCS_ALIASES)  # its own memo
+    concepts = next(r for r in resources if r.get("url") == HCPCS)["concept"][:200]
+    codings = [{"system": HCPCS, "code": c["code"], "display": c["display"]} for c in concepts]
+    codings += [{"system": HCPCS, "code": c["code"]} for c in concepts[:50]]
+    codings += [{"system": HCPCS, "code": "J0120", "display": "wrong"}, {"code": "J0120"}]
+    codings += [{"system": HCPCS, "code": "NOPE1"}, {"system": "urn:x", "code": "J0120"}]
+    first = engine.run(_batch(codings))
+    again = engine.run(_batch(codings))  # from the memo where it may
+    assert orjson.dumps(first) == orjson.dumps(again)
+    alone = [engine.run(OperationRequest("validate-code", "ValueSet", _single(c))) for c in codings]
+    answers = [p["resource"] for p in again["parameter"]]
+    assert [orjson.dumps(a) for a in answers] == [orjson.dumps(a) for a in alone]
+    memo = next(iter(batch._MEMO[engine.registry].values()))
+    assert 0 < len(memo) <= len(codings)  # plain valid answers only
+
+
+def test_batch_with_tx_resources_is_not_memoised(resources) -> None:
+    engine = Engine(resources, codesystem.HCPCS_ALIASES)
+    request = _batch([{"system": HCPCS, "code": "J0120"}])
+    request.parameters["parameter"].append({"name": "tx-resource", "resource": TEST_MAP})
+    engine.run(request)
+    assert engine.registry not in batch._MEMO
+
+
+@pytest.mark.parametrize("wanted", [None, ["betos"], ["inactive", "parent", "child"], ["*"]])
+def test_lookup_properties_cached_as_computed(engine, wanted) -> None:
+    from terminology.operations import lookup
+
+    parameters = [{"name": "system", "valueUri": HCPCS}, {"name": "code", "valueCode": "J0120"}]
+    parameters += [{"name": "property", "valueCode": w} for w in wanted or []]
+    request = OperationRequest("lookup", "CodeSystem", {"resourceType": "Parameters"})
+    request.parameters["parameter"] = parameters
+    answer = engine.run(request)
+    cs = engine.registry.code_system(HCPCS)
+    concept = cs.find("J0120")
+    asked = None if not wanted or "*" in wanted else set(wanted)
+    expected = sorted(lookup._properties(cs, concept, asked), key=lookup._property_key)
+    assert [p for p in answer["parameter"] if p["name"] == "property"] == expected
+    assert engine.run(request) == answer  # the second time from the cached pieces
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        b"",
+        b"a",
+        b"a=&b",
+        b"&&a=1&&",
+        b"x=%zz%4&y=a+b%2B",
+        b"q=%E2%82%AC%E2",
+        b"q=%C3%28x",
+        b"k+e%20y=v=w;z",
+        "\u00e9=\u00fc".encode(),
+        b"a=1&a=2",
+        b"url=http%3A%2F%2Fx.org%2Fcs&code=A+B",
+    ],
+)
+def test_query_parser_reads_as_starlette(query: bytes) -> None:
+    expected = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+    assert api._parse_query(query) == expected
+    assert api._parse_query(query) == expected  # cached unquoting
+
+
+@pytest.mark.parametrize("base", ["r4", "r5"])
+def test_stored_json_is_what_rendering_gives(engine, base) -> None:
+    stored = api._StoredJson(engine)
+    code_systems = engine.resources("CodeSystem")
+    bundle = search(code_systems, "CodeSystem", [("url", HCPCS)], "http://x/" + base)
+    assert stored.render(bundle, base) == api._render(bundle, base, "json").body
+    hcpcs = next(r for r in code_systems if r.get("url") == HCPCS)
+    for _ in range(2):  # serialised, then kept
+        assert stored.render(hcpcs, base) == api._render(hcpcs, base, "json").body
+    assert stored.render({"resourceType": "CodeSystem", "url": "x"}, base) is None
+
+
+def test_search_and_read_answer_the_stored_json(client) -> None:
+    found = client.get("/r4/CodeSystem", params={"url": HCPCS})
+    assert found.status_code == 200
+    entry = found.json()["entry"][0]["resource"]
+    read = client.get(f"/r4/CodeSystem/{entry['id']}")
+    assert read.status_code == 200 and read.json() == entry
+    assert "effectivePeriod" not in entry  # R4: converted before it was kept
