@@ -151,7 +151,9 @@ def _supplements(context: Context, vs: dict, expanded: Expanded) -> list[str]:
 def _paging(context: Context) -> tuple[int | None, int]:
     count = context.params.integer("count")
     offset = context.params.integer("offset") or 0
-    if count is not None and (count < 0 or count > MAX_COUNT):
+    if count is not None and count < 0:
+        raise TerminologyError.of(400, "invalid", None, "PARAM_INVALID", "count", count)
+    if count is not None and count > MAX_COUNT:
         raise TerminologyError.of(
             400, "too-costly", None, "COUNT_TOO_LARGE", count, MAX_COUNT, expression="count"
         )

@@ -153,7 +153,8 @@ def _properties(cs: CodeSystemIndex, concept: Concept, wanted: set[str] | None) 
             value = concept.status if cs.role(code) == "status" else concept.inactive
         description = _meaning(cs, code, key, value)
         found.append(_property(code, key, value, description))
-    if wanted is None or "inactive" in wanted:
+    declares_inactive = any(cs.role(p.get("code", "")) == "inactive" for p in concept.properties)
+    if (wanted is None or "inactive" in wanted) and not declares_inactive:
         found.append(_property("inactive", "valueBoolean", concept.inactive))
     for code, related in (("parent", concept.parents), ("child", concept.children)):
         if wanted is not None and code not in wanted:

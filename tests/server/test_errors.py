@@ -54,6 +54,9 @@ def test_absurd_count(client, base, method) -> None:
     asked = [{"name": "url", "valueUri": ALL_CODES}, {"name": "count", "valueInteger": 10**9}]
     status, outcome = call(client, base, method, "ValueSet/$expand", asked)
     assert status == 400 and outcome["issue"][0]["code"] == "too-costly"
+    asked[1] = {"name": "count", "valueInteger": -5}
+    status, outcome = call(client, base, method, "ValueSet/$expand", asked)
+    assert status == 400 and _text(outcome) == "Invalid value for parameter 'count': '-5'"
 
 
 @pytest.mark.parametrize("base", BASES)

@@ -67,6 +67,7 @@ def test_lookup_all_properties_and_instance_level(client, base, method) -> None:
     assert properties["multiple-pricing-indicator"]["code"] == "A"
     assert properties["action"]["code"] == "N"
     assert [v["code"] for k, v in found if k == "type-of-service"] == ["1", "P"]
+    assert [k for k, _ in found].count("inactive") == 1 and properties["inactive"] is False
 
 
 @pytest.mark.parametrize(("base", "method"), CASES)
