@@ -6,12 +6,15 @@ to back, so a busy neighbour on this shared machine skews the ratios as little a
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import os
 import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,8 +120,25 @@ def _errors(sc: Scenario, r: WrkResult) -> int:
     return wrong + r.socket_errors
 
 
+@contextmanager
+def exclusive(work: Path) -> Iterator[None]:
+    """One run at a time per work folder: a second one would delete the first one's store."""
+    work.mkdir(parents=True, exist_ok=True)
+    with (work / ".lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"another benchmark is running in {work}: waiting for it to finish ...")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def run(s: Settings) -> dict:
-    s.work.mkdir(parents=True, exist_ok=True)
+    with exclusive(s.work):
+        return _run(s)
+
+
+def _run(s: Settings) -> dict:
     wrk = ensure_wrk(log)
     wait_for_cli(timeout_s=s.wait_cli_s)
     results: dict = {"machine": machine.describe(wrk), "notes": []}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from functools import cache
 from pathlib import Path
@@ -169,19 +170,64 @@ class _StoredJson:
             self._kept += len(found)
         return found
 
-    def render(self, resource: dict, base: str) -> bytes | None:
-        """The JSON body of a stored resource, or of a Bundle holding stored resources."""
+    def render(self, resource: dict, base: str) -> list[bytes] | None:
+        """The JSON body of a stored resource, or of a Bundle holding stored resources, as
+        pieces to send in turn: the stored resources' kept bytes are sent as they are, not
+        copied into one body per answer (50 clients searching 17 MB CodeSystems would
+        otherwise hold a body each)."""
         if resource.get("resourceType") != "Bundle":
-            return self.get(resource, base)
+            found = self.get(resource, base)
+            return None if found is None else [found]
         entries = resource.get("entry")
         if not entries or not any(id(e.get("resource")) in self._stored for e in entries):
             return None
-        spliced = []
+        spliced, bodies = [], []
         for entry in entries:
             body = self.get(entry.get("resource"), base)
-            spliced.append(entry if body is None else {**entry, "resource": orjson.Fragment(body)})
+            if body is not None:
+                bodies.append(body)
+                entry = {**entry, "resource": orjson.Fragment(_SPLICE)}
+            spliced.append(entry)
         bundle = {**resource, "entry": spliced}
-        return orjson.dumps(to_r4(bundle) if base == "r4" else bundle)
+        frame = orjson.dumps(to_r4(bundle) if base == "r4" else bundle).split(_SPLICE)
+        if len(frame) != len(bodies) + 1:  # the marker met elsewhere: render as usual
+            return None
+        return _interleave(frame, bodies)
+
+
+# Where a stored resource's bytes go in a Bundle's JSON (random: no request can write it).
+_SPLICE = b'"splice-' + uuid.uuid4().hex.encode() + b'"'
+CHUNK = 1024 * 1024
+
+
+def _interleave(frame: list[bytes], bodies: list[bytes]) -> list[bytes]:
+    pieces = [frame[0]]
+    for body, after in zip(bodies, frame[1:], strict=True):
+        pieces += [body, after]
+    return pieces
+
+
+class _Pieces(Response):
+    """A JSON body sent as its pieces, in chunks of at most CHUNK bytes: the server waits
+    for each chunk to drain, so a slow client holds a chunk, not a copy of the body."""
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.status_code, self.background, self.media_type = 200, None, JSON_TYPE
+        self.pieces = pieces
+        self.body = b""
+        length = str(sum(len(p) for p in pieces)).encode()
+        self.raw_headers = [(b"content-length", length), (b"content-type", JSON_TYPE.encode())]
+
+    async def __call__(self, scope, receive, send) -> None:  # type: ignore[override]
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        chunks = [
+            memoryview(piece)[at : at + CHUNK]
+            for piece in self.pieces
+            for at in range(0, len(piece), CHUNK)
+        ]
+        for chunk in chunks[:-1]:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": chunks[-1] if chunks else b""})
 
 
 def _endpoint(handler: Handler, stored: _StoredJson) -> Callable[[Request], Awaitable[Response]]:
@@ -195,8 +241,12 @@ def _endpoint(handler: Handler, stored: _StoredJson) -> Callable[[Request], Awai
                 raise _error(404, "not-found", f"Unknown base '/{request.path_params['base']}'")
             fmt = _format(request)
             answer = await handler(request, base)
-            if fmt == "json" and (body := stored.render(answer, base)) is not None:
-                return Response(body, 200, media_type=JSON_TYPE)
+            if fmt == "json" and (pieces := stored.render(answer, base)) is not None:
+                return (
+                    Response(pieces[0], 200, media_type=JSON_TYPE)
+                    if len(pieces) == 1 and len(pieces[0]) <= CHUNK
+                    else _Pieces(pieces)
+                )
             return _render(answer, base, fmt)
         except TerminologyError as error:
             return _render(error.outcome, base or "r5", fmt, error.status)

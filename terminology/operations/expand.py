@@ -400,7 +400,11 @@ class _Annotations:
         if entry.cs is not None and entry.cs.resource.get("concept"):
             held = self._own.get(id(entry.cs))
             if held is None:
-                held = self._own[id(entry.cs)] = _extensions_by_code(entry.cs.resource)
+                held = entry.cs.pieces.get(("extensions-by-code",))  # walked once per index
+                if held is None:
+                    held = _extensions_by_code(entry.cs.resource)
+                    entry.cs.pieces[("extensions-by-code",)] = held
+                self._own[id(entry.cs)] = held
             own = held.get(entry.code, {})
         extra = [m[entry.code] for m in self.by_system.get(entry.system, []) if entry.code in m]
         return own, extra

@@ -116,16 +116,19 @@ def test_stored_json_is_what_rendering_gives(engine, base) -> None:
     stored = api._StoredJson(engine)
     code_systems = engine.resources("CodeSystem")
     bundle = search(code_systems, "CodeSystem", [("url", HCPCS)], "http://x/" + base)
-    assert stored.render(bundle, base) == api._render(bundle, base, "json").body
+    pieces = stored.render(bundle, base)
+    assert len(pieces) == 3  # the Bundle around the one stored CodeSystem's kept bytes
+    assert b"".join(pieces) == api._render(bundle, base, "json").body
     hcpcs = next(r for r in code_systems if r.get("url") == HCPCS)
     for _ in range(2):  # serialised, then kept
-        assert stored.render(hcpcs, base) == api._render(hcpcs, base, "json").body
+        assert stored.render(hcpcs, base) == [api._render(hcpcs, base, "json").body]
     assert stored.render({"resourceType": "CodeSystem", "url": "x"}, base) is None
 
 
 def test_search_and_read_answer_the_stored_json(client) -> None:
     found = client.get("/r4/CodeSystem", params={"url": HCPCS})
     assert found.status_code == 200
+    assert int(found.headers["content-length"]) == len(found.content) > api.CHUNK  # in chunks
     entry = found.json()["entry"][0]["resource"]
     read = client.get(f"/r4/CodeSystem/{entry['id']}")
     assert read.status_code == 200 and read.json() == entry
