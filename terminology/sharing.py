@@ -21,6 +21,9 @@ class Sharer:
 
     def __init__(self) -> None:
         self._pool: dict[bytes, dict] = {}
+        # parts seen, by identity (the store gives equal parts of a release as one object):
+        # id -> (the part, kept alive so that its id stays its own, the pooled part)
+        self._seen: dict[int, tuple[object, object]] = {}
 
     def __call__(self, resource: dict) -> dict:
         if resource.get("resourceType") == "CodeSystem" and resource.get("concept"):
@@ -49,7 +52,12 @@ class Sharer:
         """One property or designation, pooled by its JSON."""
         if not isinstance(item, dict):
             return item
-        return self._pool.setdefault(_digest(b"p", item), item)
+        seen = self._seen.get(id(item))
+        if seen is not None:
+            return seen[1]
+        pooled = self._pool.setdefault(_digest(b"p", item), item)
+        self._seen[id(item)] = (item, pooled)
+        return pooled
 
 
 def _digest(kind: bytes, value: dict) -> bytes:

@@ -134,7 +134,7 @@ class Store:
             raise StoreError(f"a {kind or 'resource'} needs a resourceType and an id or url")
         url, version = resource.get("url"), resource.get("version")
         resource = {**resource, "id": self._free_id(kind, resource, url, version)}
-        blob = orjson.dumps(resource)
+        blob = orjson.dumps(_pack(resource))
         zipped = len(blob) > _COMPRESS_ABOVE
         if zipped:
             blob = zlib.compress(blob, 6)
@@ -160,7 +160,71 @@ class Store:
 
 
 def _decode(zipped: int, blob: bytes) -> dict:
-    return orjson.loads(zlib.decompress(blob) if zipped else blob)
+    return _unpack(orjson.loads(zlib.decompress(blob) if zipped else blob))
+
+
+# A stored CodeSystem's table of its concepts' distinct properties and designations: a
+# release repeats the same few thousand (a BETOS Coding, a date) over its ~7,000 concepts,
+# so each is written once and the concepts refer to it by position. Reading it back is
+# then a smaller parse, and equal parts come back as one object (which sharing.Sharer
+# would otherwise find by hashing each of them: most of a worker's start-up). Rows
+# written before this format decode as they are.
+_PARTS = "_hcpcsTxParts"
+
+
+def _pack(resource: dict) -> dict:
+    if resource.get("resourceType") != "CodeSystem" or not isinstance(
+        resource.get("concept"), list
+    ):
+        return resource
+    positions: dict[bytes, int] = {}
+    table: list[dict] = []
+
+    def refer(items: object) -> object:
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            return items
+        found = []
+        for item in items:
+            key = orjson.dumps(item)
+            at = positions.get(key)
+            if at is None:
+                at = positions[key] = len(table)
+                table.append(item)
+            found.append(at)
+        return {_PARTS: found}
+
+    def pack(concept: object) -> object:
+        if not isinstance(concept, dict):
+            return concept
+        packed = dict(concept)
+        for name in ("property", "designation"):
+            if name in packed:
+                packed[name] = refer(packed[name])
+        if isinstance(packed.get("concept"), list):
+            packed["concept"] = [pack(c) for c in packed["concept"]]
+        return packed
+
+    return {**resource, "concept": [pack(c) for c in resource["concept"]], _PARTS: table}
+
+
+def _unpack(resource: dict) -> dict:
+    table = resource.pop(_PARTS, None) if isinstance(resource, dict) else None
+    if table is None:
+        return resource
+
+    def unpack(concepts: list) -> None:
+        for concept in concepts:
+            if concept.__class__ is not dict:
+                continue
+            for name in ("property", "designation"):
+                held = concept.get(name)
+                if held.__class__ is dict and _PARTS in held:
+                    concept[name] = [table[at] for at in held[_PARTS]]
+            if isinstance(concept.get("concept"), list):
+                unpack(concept["concept"])
+
+    unpack(resource["concept"])
+    return resource
 
 
 def _slug(text: str) -> str:

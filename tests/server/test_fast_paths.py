@@ -133,3 +133,35 @@ def test_search_and_read_answer_the_stored_json(client) -> None:
     read = client.get(f"/r4/CodeSystem/{entry['id']}")
     assert read.status_code == 200 and read.json() == entry
     assert "effectivePeriod" not in entry  # R4: converted before it was kept
+
+
+def test_store_writes_each_distinct_part_once_and_reads_back_equal(tmp_path, resources) -> None:
+    import sqlite3
+    import zlib
+
+    from terminology.store import _PARTS, Store, _decode
+
+    hcpcs = next(r for r in resources if r.get("url") == HCPCS)
+    odd = {
+        "resourceType": "CodeSystem",
+        "id": "odd",
+        "url": "http://example.org/odd",
+        "content": "complete",
+        "concept": [
+            {"code": "a", "property": [{"code": "p", "valueString": "x"}], "display": "A"},
+            {"code": "b", "property": [{"code": "p", "valueString": "x"}], "concept": [{}]},
+            {"code": "c", "designation": ["not a dict"], "property": {"not": "a list"}},
+        ],
+    }
+    with Store(tmp_path / "s.db") as store:
+        store.load([hcpcs, odd])
+        back = store.resources()
+    assert [orjson.dumps(r) for r in back] == [orjson.dumps(hcpcs), orjson.dumps(odd)]
+    concepts = back[1]["concept"]
+    assert concepts[0]["property"][0] is concepts[1]["property"][0]  # one object per part
+    assert list(concepts[0]) == ["code", "property", "display"]  # key order kept
+    rows = sqlite3.connect(tmp_path / "s.db").execute("SELECT zipped, json FROM resource")
+    raw = [orjson.loads(zlib.decompress(b) if z else b) for z, b in rows]
+    assert all(_PARTS in r for r in raw)
+    old = zlib.compress(orjson.dumps(odd))  # a row written before the parts table
+    assert _decode(1, old) == odd
