@@ -10,7 +10,19 @@ from .compare import Comparer, Difference
 from .manifest import DEFAULT_MODES, Manifest, MissingFile, TestCase
 from .normalise import normalise, normalise_capabilities
 from .requests import HttpRequest, build_request
-from .runner import Result, Runner, RunOptions
+
+_RUNNER_NAMES = {"Result", "Runner", "RunOptions"}
+
+
+def __getattr__(name: str) -> object:
+    """Runner names load on first use: the runner imports httpx, which `hcpcs-tx serve`
+    (whose CLI registers the conformance command) should not pay for at start-up."""
+    if name in _RUNNER_NAMES:
+        from . import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_MODES",

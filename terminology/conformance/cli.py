@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
@@ -17,7 +17,9 @@ import typer
 from . import passing as passlist
 from .manifest import DEFAULT_MODES, Manifest
 from .report import failure_line, render, suite_table, summary_line, write_json
-from .runner import Result, Runner, RunOptions
+
+if TYPE_CHECKING:  # the runner pulls in httpx: imported when the command runs, so that
+    from .runner import Result  # `hcpcs-tx serve` does not pay for it at start-up
 
 PROJECT = Path(__file__).resolve().parents[2]
 ENV_TESTS = "HCPCS_TX_TESTS"
@@ -71,6 +73,8 @@ def conformance(
     Prints one line per failing test with its first difference, a per-suite table and
     `tx-ecosystem: P passed, F failed`. Exit status: 1 when a test fails, or with
     --check-passing only when a listed test fails."""
+    from .runner import Runner, RunOptions
+
     folder = tests or default_tests_dir()
     if not (folder / "test-cases.json").is_file():
         raise typer.BadParameter(f"no test-cases.json in {folder}", param_hint="--tests")

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .runner import Result
+if TYPE_CHECKING:  # annotations only (the runner imports httpx)
+    from .runner import Result
 
 VERSIONS = ("r4", "r5")
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
-from .runner import Result
+if TYPE_CHECKING:  # annotations only: keeps httpx out of `hcpcs-tx serve` start-up
+    from .runner import Result
 
 
 def failure_line(result: Result) -> str:
