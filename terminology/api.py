@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 import orjson
-from starlette.applications import Starlette
+from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -57,11 +57,14 @@ CONTROL = ("_format", "_pretty")
 Handler = Callable[[Request, str], Awaitable[dict]]
 
 
-def create_app(engine: Engine) -> Starlette:
-    """The application serving one engine on /r4, /r5 and /fhir: a Starlette app (FastAPI's
-    core; the routes take raw requests, so FastAPI's own layer, which costs a worker about
-    0.16 s of imports at start, would add nothing)."""
-    app = Starlette()
+def create_app(engine: Engine) -> FastAPI:
+    """The application serving one engine on /r4, /r5 and /fhir.
+
+    Routes take the raw request and answer bytes: FHIR parameters are typed per operation
+    (params.py), not by pydantic models, so FastAPI's validation layer stays off the hot
+    path (its per-request cost is then Starlette's); no OpenAPI, since FHIR clients read
+    the CapabilityStatement instead."""
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     routes = _Routes(engine)
     stored = _StoredJson(engine)
     for path, handler, methods in (
@@ -86,7 +89,7 @@ def engine_from_store(path: Path | str | None = None) -> Engine:
     return Engine(resources, codesystem.HCPCS_ALIASES)
 
 
-def app_from_store() -> Starlette:
+def app_from_store() -> FastAPI:
     """uvicorn's app factory: each worker builds its engine from $HCPCS_TX_DB.
 
     The stored resources and indexes are a few million objects that live as long as the
