@@ -156,7 +156,17 @@ def finding(
     )
 
 
+def unlocated(found: dict) -> dict:
+    """The issue without the deprecated `location`."""
+    return {k: v for k, v in found.items() if k != "location"}
+
+
 def operation_outcome(issues: list[dict]) -> dict:
+    """The issues as one OperationOutcome. `location` is all or nothing: once one finding is
+    reported by `expression` only, none repeats it in the deprecated element (as the reference
+    server answers: no expected file of the suite mixes the two)."""
+    if any("expression" in i and "location" not in i for i in issues):
+        issues = [unlocated(i) for i in issues]
     return {"resourceType": "OperationOutcome", "issue": issues}
 
 

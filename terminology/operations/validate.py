@@ -25,7 +25,13 @@ from terminology.operations.displays import check_display, display_for
 from terminology.operations.expand import resolve_value_set
 from terminology.operations.supplements import missing_error, requested
 from terminology.operations.versions_check import display_versions, plan
-from terminology.outcome import TerminologyError, finding, not_found, operation_outcome
+from terminology.outcome import (
+    TerminologyError,
+    finding,
+    not_found,
+    operation_outcome,
+    unlocated,
+)
 
 
 @dataclass
@@ -428,8 +434,34 @@ def _downgrade(found: dict) -> dict:
     return {**found, "severity": "information", "details": {**found["details"], "coding": [coding]}}
 
 
-def _collect(outcomes: list[Outcome], concept: dict, vs: dict | None) -> list[dict]:
-    issues = [i for o in outcomes for i in o.issues]
+# Findings on a code or display the reference server reports by `expression` only when the
+# code system has several definitions in scope (versions or supplements): the suite's
+# `parameters` and `overload` files forbid `location` there, and require it nowhere.
+CODE_FINDINGS = {"not-in-vs", "invalid-code", "invalid-display"}
+
+
+def _overloaded(context: Context, system: str | None) -> bool:
+    """Several definitions of the system in scope: versions, or supplements of it."""
+    if not system:
+        return False
+    registry = context.registry
+    return len(registry.versions("CodeSystem", system)) > 1 or bool(
+        registry.supplements_for(system)
+    )
+
+
+def _located_issues(context: Context, outcome: Outcome) -> list[dict]:
+    if not any(_tx_code(i) in CODE_FINDINGS for i in outcome.issues):
+        return outcome.issues
+    if not _overloaded(context, outcome.input.system):
+        return outcome.issues
+    return [unlocated(i) if _tx_code(i) in CODE_FINDINGS else i for i in outcome.issues]
+
+
+def _collect(
+    context: Context, outcomes: list[Outcome], concept: dict, vs: dict | None
+) -> list[dict]:
+    issues = [i for o in outcomes for i in _located_issues(context, o)]
     if not concept or vs is None:
         return issues
     issues = [_downgrade(i) if _tx_code(i) == "not-in-vs" else i for i in issues]
@@ -454,7 +486,7 @@ def _chosen(outcomes: list[Outcome]) -> Outcome | None:
 
 def _result(context: Context, outcomes: list[Outcome], concept: dict, vs: dict | None) -> dict:
     """The $validate-code Parameters: the coding reported on, issues, message, result."""
-    issues = _collect(outcomes, concept, vs)
+    issues = _collect(context, outcomes, concept, vs)
     chosen = _chosen(outcomes)
     valid = any(o.valid for o in outcomes) and not any(i["severity"] == "error" for i in issues)
     params = _coding_params(chosen, concept, vs)

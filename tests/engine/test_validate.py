@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from terminology.outcome import finding, operation_outcome
 from tests.engine.conftest import HCPCS, SIMPLE, fail, get, issues, run, tx_codes
 
 ALL = "http://hl7.org/fhir/test/ValueSet/simple-all"
@@ -209,3 +210,22 @@ def test_validate_errors(simple_engine) -> None:
     )
     assert unknown.status == 404
     assert unknown.text == f"A definition for the value Set '{ALL}X' could not be found"
+
+
+def test_findings_on_a_single_definition_repeat_expression_as_location(simple_engine) -> None:
+    coding = {"system": SIMPLE, "code": "code1x"}
+    result = run(simple_engine, "validate-code", "ValueSet", url__Uri=ALL, coding=coding)
+    assert [i["location"] for i in issues(result)] == [["Coding.code"], ["Coding.code"]]
+    assert [i["expression"] for i in issues(result)] == [["Coding.code"], ["Coding.code"]]
+
+
+def test_an_outcome_is_located_all_or_nothing() -> None:
+    located = finding("UNKNOWN_CODESYSTEM", "http://x", expression="Coding.system")
+    expression_only = finding(
+        "ABSTRACT_CODE_NOT_ALLOWED", "http://x", "a", expression="Coding.code"
+    )
+    assert located["location"] == ["Coding.system"] and "location" not in expression_only
+    mixed = operation_outcome([located, expression_only])["issue"]
+    assert [i.get("location") for i in mixed] == [None, None]
+    assert [i["expression"] for i in mixed] == [["Coding.system"], ["Coding.code"]]
+    assert operation_outcome([located])["issue"][0]["location"] == ["Coding.system"]

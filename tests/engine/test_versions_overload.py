@@ -113,3 +113,12 @@ def test_a_concept_deprecated_by_extension(displays_engine):
     result = run(displays_engine, "validate-code", "CodeSystem", url=EXTENSIONS, code__Code="code5")
     assert get(result, "status") == "deprecated"
     assert "deprecated" in get(result, "message")
+
+
+def test_findings_on_an_overloaded_system_carry_expression_only(overload):
+    coding = {"system": OVERLOAD, "code": "code9"}
+    result = run(overload, "validate-code", "ValueSet", url=VS + "all", coding=coding)
+    found = issues(result)
+    assert get(result, "result") is False and found
+    assert all(i["expression"] == ["Coding.code"] for i in found)
+    assert all("location" not in i for i in found)
