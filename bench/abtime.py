@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
-from bench.asgi_client import Transport, call_request
-from bench.profile import WORK, _engine_calls, _scenario, _store
+from bench.asgi_client import Transport
+from bench.profile import WORK, _scenario, _store, caller
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -36,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     for sid in args.scenarios:
         with httpx.Client(transport=Transport(app), base_url="http://bench") as client:
             scenario = _scenario(client, args.base, sid)
-        one = _caller(args.layer, engine, app, loop, scenario.requests)
+        one = caller(args.layer, engine, app, loop, scenario.requests)
         for _ in range(200):
             one()
         best = float("inf")
@@ -47,23 +45,6 @@ def main(argv: list[str] | None = None) -> None:
                 n += 1
             best = min(best, elapsed / n)
         print(f"{sid} {args.layer}: best {best * 1e6:,.1f} µs per request")
-
-
-def _caller(layer: str, engine, app, loop, requests: list) -> Callable[[], None]:
-    """One random request of the scenario per call, through the engine or the ASGI app."""
-    rng = random.Random(6)
-    if layer == "engine":
-        calls = _engine_calls(engine, requests)
-
-        def one() -> None:
-            try:
-                engine.run(rng.choice(calls))
-            except Exception as error:  # a TerminologyError is LK05's right answer
-                if not hasattr(error, "outcome"):
-                    raise
-
-        return one
-    return lambda: loop.run_until_complete(call_request(app, rng.choice(requests)))
 
 
 if __name__ == "__main__":

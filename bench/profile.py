@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -75,6 +76,23 @@ def _engine_calls(engine, requests: list[Request]) -> list:
     return out
 
 
+def caller(layer: str, engine, app, loop, requests: list) -> Callable[[], None]:
+    """One random request of the scenario per call, through the engine or the ASGI app."""
+    rng = random.Random(6)
+    if layer == "engine":
+        calls = _engine_calls(engine, requests)
+
+        def one() -> None:
+            try:
+                engine.run(rng.choice(calls))
+            except Exception as error:  # a TerminologyError is LK05's right answer
+                if not hasattr(error, "outcome"):
+                    raise
+
+        return one
+    return lambda: loop.run_until_complete(call_request(app, rng.choice(requests)))
+
+
 def in_process(sid: str, db: Path, base: str, seconds: float, layer: str) -> None:
     from pyinstrument import Profiler
 
@@ -84,21 +102,7 @@ def in_process(sid: str, db: Path, base: str, seconds: float, layer: str) -> Non
     app = create_app(engine)
     with httpx.Client(transport=Transport(app), base_url="http://bench") as client:
         scenario = _scenario(client, base, sid)
-    rng = random.Random(6)
-    loop = asyncio.new_event_loop()
-    if layer == "engine":
-        calls = _engine_calls(engine, scenario.requests)
-
-        def one() -> None:
-            try:
-                engine.run(rng.choice(calls))
-            except Exception as error:  # a TerminologyError is LK05's right answer
-                if not hasattr(error, "outcome"):
-                    raise
-    else:
-
-        def one() -> None:
-            loop.run_until_complete(call_request(app, rng.choice(scenario.requests)))
+    one = caller(layer, engine, app, asyncio.new_event_loop(), scenario.requests)
 
     def spin(secs: float) -> int:
         n, end = 0, time.perf_counter() + secs

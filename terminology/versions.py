@@ -322,11 +322,36 @@ def _repeats(path: str) -> bool:
 # --- resource-specific rules ---------------------------------------------------------------
 
 
-def _concept_map_to_r5(cm: dict) -> None:
-    for r4, r5 in (("source", "sourceScope"), ("target", "targetScope")):
+# ConceptMap renames, R4 name -> R5 name: the scopes (each with a Uri and a Canonical form)
+# and group.unmapped's mode value and map reference.
+_SCOPES = (("source", "sourceScope"), ("target", "targetScope"))
+_UNMAPPED_MODE = ("provided", "use-source-code")
+_UNMAPPED_MAP = ("url", "otherMap")
+
+
+def _rename_scopes(cm: dict, to_r5: bool) -> None:
+    for r4, r5 in _SCOPES:
+        old, new = (r4, r5) if to_r5 else (r5, r4)
         for suffix in ("Uri", "Canonical"):
-            if r4 + suffix in cm:
-                cm[r5 + suffix] = cm.pop(r4 + suffix)
+            if old + suffix in cm:
+                cm[new + suffix] = cm.pop(old + suffix)
+
+
+def _convert_unmapped(unmapped: dict, to_r5: bool) -> None:
+    mode, key = (
+        (_UNMAPPED_MODE, _UNMAPPED_MAP) if to_r5 else (_UNMAPPED_MODE[::-1], _UNMAPPED_MAP[::-1])
+    )
+    if unmapped.get("mode") == mode[0]:
+        unmapped["mode"] = mode[1]
+    if key[0] in unmapped:
+        unmapped[key[1]] = unmapped.pop(key[0])
+    if not to_r5:
+        for r5_only in ("relationship", "valueSet"):
+            unmapped.pop(r5_only, None)
+
+
+def _concept_map_to_r5(cm: dict) -> None:
+    _rename_scopes(cm, to_r5=True)
     if isinstance(cm.get("identifier"), dict):
         cm["identifier"] = [cm["identifier"]]
     for group in cm.get("group", []):
@@ -336,12 +361,8 @@ def _concept_map_to_r5(cm: dict) -> None:
                 group[end] += "|" + version
         for element in group.get("element", []):
             _element_to_r5(element)
-        unmapped = group.get("unmapped")
-        if unmapped:
-            if unmapped.get("mode") == "provided":
-                unmapped["mode"] = "use-source-code"
-            if "url" in unmapped:
-                unmapped["otherMap"] = unmapped.pop("url")
+        if group.get("unmapped"):
+            _convert_unmapped(group["unmapped"], to_r5=True)
 
 
 def _element_to_r5(element: dict) -> None:
@@ -382,10 +403,7 @@ def _depends_to_r5(depends: dict) -> dict:
 
 
 def _concept_map_to_r4(cm: dict) -> None:
-    for r5, r4 in (("sourceScope", "source"), ("targetScope", "target")):
-        for suffix in ("Uri", "Canonical"):
-            if r5 + suffix in cm:
-                cm[r4 + suffix] = cm.pop(r5 + suffix)
+    _rename_scopes(cm, to_r5=False)
     if isinstance(cm.get("identifier"), list):
         cm["identifier"] = cm["identifier"][0] if cm["identifier"] else None
         if cm["identifier"] is None:
@@ -399,14 +417,8 @@ def _concept_map_to_r4(cm: dict) -> None:
                 group[end], group[end + "Version"] = url, version
         for element in group.get("element", []):
             _element_to_r4(element)
-        unmapped = group.get("unmapped")
-        if unmapped:
-            if unmapped.get("mode") == "use-source-code":
-                unmapped["mode"] = "provided"
-            if "otherMap" in unmapped:
-                unmapped["url"] = unmapped.pop("otherMap")
-            for key in ("relationship", "valueSet"):
-                unmapped.pop(key, None)
+        if group.get("unmapped"):
+            _convert_unmapped(group["unmapped"], to_r5=False)
 
 
 def _element_to_r4(element: dict) -> None:

@@ -195,3 +195,14 @@ def test_to_r5_is_idempotent_on_r5() -> None:
     r5 = to_r5(CM_R4)
     assert to_r5(r5) == r5
     assert to_r5(VS_R5) == VS_R5
+
+
+def test_concept_map_unmapped_provided_is_use_source_code_in_r5() -> None:
+    element = {"code": "a", "target": [{"code": "b", "equivalence": "equivalent"}]}
+    group = {"source": "http://s", "element": [element], "unmapped": {"mode": "provided"}}
+    r4 = {**CM_R4, "group": [group]}
+    r5 = to_r5(r4)
+    parse(r5, "r5")
+    assert r5["group"][0]["unmapped"] == {"mode": "use-source-code"}
+    r5["group"][0]["unmapped"]["relationship"] = "equivalent"  # R5 only: dropped in R4
+    assert to_r4(r5) == r4
