@@ -79,6 +79,17 @@ def run(engine: Engine, operation: str, rtype: str, instance: str | None = None,
     return result
 
 
+def validate_in(engine: Engine, value_set: str, **values) -> dict:
+    """$validate-code against the ValueSet at url value_set: most validate tests make this
+    request, so each names only what it varies."""
+    return run(engine, "validate-code", "ValueSet", url__Uri=value_set, **values)
+
+
+def validate_in_system(engine: Engine, system: str, **values) -> dict:
+    """$validate-code against the CodeSystem at url system, as validate_in is for value sets."""
+    return run(engine, "validate-code", "CodeSystem", url__Uri=system, **values)
+
+
 def fail(engine: Engine, operation: str, rtype: str, **values) -> TerminologyError:
     """Run expecting a TerminologyError; its outcome must parse too."""
     with pytest.raises(TerminologyError) as caught:

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 import pytest
 
-from terminology.engine import OperationRequest
+from terminology.engine import Engine, OperationRequest
 from terminology.outcome import TerminologyError
 from terminology.params import parameters_from_query
 from tests.engine.conftest import HCPCS, SIMPLE, fail, get, run
 
 SOURCE = "http://hl7.org/fhir/test/CodeSystem/source"
 TARGET = "http://hl7.org/fhir/test/CodeSystem/target"
+
+
+def compared(a: str, b: str, system: str | None = SIMPLE) -> dict[str, str]:
+    """The $subsumes arguments for codes a and b (in system, none if None): what the subsumes
+    tests vary, for run and fail alike."""
+    in_system = {"system__Uri": system} if system else {}
+    return in_system | {"codeA__Code": a, "codeB__Code": b}
+
+
+def translate_source(engine: Engine, code: str, **values) -> dict:
+    """$translate of a code of the source CodeSystem, the request the translate tests share."""
+    return run(
+        engine, "translate", "ConceptMap", sourceSystem__Uri=SOURCE, sourceCode__Code=code, **values
+    )
 
 
 @pytest.mark.parametrize(
@@ -23,49 +37,22 @@ TARGET = "http://hl7.org/fhir/test/CodeSystem/target"
     ],
 )
 def test_subsumes(simple_engine, a, b, outcome) -> None:
-    result = run(
-        simple_engine, "subsumes", "CodeSystem", system__Uri=SIMPLE, codeA__Code=a, codeB__Code=b
-    )
+    result = run(simple_engine, "subsumes", "CodeSystem", **compared(a, b))
     assert get(result, "outcome") == outcome
 
 
 def test_subsumes_by_codings_and_errors(simple_engine) -> None:
-    result = run(
-        simple_engine,
-        "subsumes",
-        "CodeSystem",
-        codingA={"system": SIMPLE, "code": "code2a"},
-        codingB={"system": SIMPLE, "code": "code2aII"},
-    )
+    coding_a, coding_b = ({"system": SIMPLE, "code": c} for c in ("code2a", "code2aII"))
+    result = run(simple_engine, "subsumes", "CodeSystem", codingA=coding_a, codingB=coding_b)
     assert get(result, "outcome") == "subsumes"
-    assert (
-        fail(
-            simple_engine,
-            "subsumes",
-            "CodeSystem",
-            system__Uri=SIMPLE,
-            codeA__Code="x",
-            codeB__Code="code1",
-        ).status
-        == 404
-    )
-    assert (
-        fail(
-            simple_engine, "subsumes", "CodeSystem", codeA__Code="code1", codeB__Code="code1"
-        ).status
-        == 400
-    )
+    unknown = fail(simple_engine, "subsumes", "CodeSystem", **compared("x", "code1"))
+    assert unknown.status == 404
+    no_system = fail(simple_engine, "subsumes", "CodeSystem", **compared("code1", "code1", None))
+    assert no_system.status == 400
 
 
 def test_translate_forward_and_reverse(simple_engine) -> None:
-    forward = run(
-        simple_engine,
-        "translate",
-        "ConceptMap",
-        sourceSystem__Uri=SOURCE,
-        sourceCode__Code="code-1",
-        targetSystem__Uri=TARGET,
-    )
+    forward = translate_source(simple_engine, "code-1", targetSystem__Uri=TARGET)
     assert get(forward, "result") is True
     match = {p["name"]: p for p in forward["parameter"][1]["part"]}
     assert match["concept"]["valueCoding"] == {"system": TARGET, "code": "code1"}
@@ -75,13 +62,7 @@ def test_translate_forward_and_reverse(simple_engine) -> None:
     )
     source = {p["name"]: p for p in reverse["parameter"][1]["part"]}["source"]
     assert source["valueCoding"] == {"system": SOURCE, "code": "code-1"}
-    none = run(
-        simple_engine,
-        "translate",
-        "ConceptMap",
-        sourceSystem__Uri=SOURCE,
-        sourceCode__Code="nothing",
-    )
+    none = translate_source(simple_engine, "nothing")
     assert get(none, "result") is False and get(none, "message")
 
 
