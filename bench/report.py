@@ -57,13 +57,14 @@ def targets(results: dict) -> list[dict]:
     for sid, goal in (("EX03", 2.0), ("EX05", 5.0), ("EX08", 5.0)):
         p50 = scen(sid, "ours_1", "p50_ms")
         add(f"{sid} p50 ≤ {goal:g} ms", p50, None if p50 is None else p50 <= goal, "ms")
-    inproc = ((results.get("inprocess") or {}).get("batch") or {}).get("units_per_s")
-    add(
-        "BV01 ≥ 100,000 codes/s in-process",
-        inproc,
-        None if inproc is None else inproc >= 1e5,
-        "codes/s",
-    )
+    for key, label in (("batch", "every code validated"), ("batch_warm", "answer memo on")):
+        inproc = ((results.get("inprocess") or {}).get(key) or {}).get("units_per_s")
+        add(
+            f"BV01 ≥ 100,000 codes/s in-process ({label})",
+            inproc,
+            None if inproc is None else inproc >= 1e5,
+            "codes/s",
+        )
     http = (by_id.get("BV01") or {}).get("codes_per_s")
     add("BV01 ≥ 30,000 codes/s over HTTP", http, None if http is None else http >= 3e4, "codes/s")
     srv, store = results.get("server", {}), results.get("store", {})

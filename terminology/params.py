@@ -198,6 +198,22 @@ class Params:
         for parameter in self.items:
             self._first.setdefault(parameter["name"], parameter)
 
+    def preceded_by(self, head: list) -> Params:
+        """`head`'s parameters, then these (a batch validation's own parameters over the
+        batch's shared ones): the same Params as one built from both lists, but only head is
+        checked, since these were checked when this was built. A batch of a thousand
+        validations would otherwise re-check the shared ones a thousand times."""
+        joined = Params.__new__(Params)
+        own = [_checked(p) for p in head]
+        joined.items = own + self.items
+        first: dict[str, dict] = {}
+        for parameter in own:
+            first.setdefault(parameter["name"], parameter)
+        for name, parameter in self._first.items():
+            first.setdefault(name, parameter)
+        joined._first = first
+        return joined
+
     def get(self, name: str, default=None):
         parameter = self._first.get(name)
         if parameter is None:

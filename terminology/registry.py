@@ -71,6 +71,9 @@ class Registry:
         self._implicit_sets: dict[tuple, dict] = {}
         # resolve() answers, per (type, url, version): every request resolves the same few
         self._resolved: dict[tuple, dict | None] = {}
+        # versions() and supplements_for() answers: validation asks them for every coding
+        self._versions: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._supplements: dict[str, tuple[dict, ...]] = {}
         for resource in resources:
             self.add(resource)
 
@@ -81,6 +84,8 @@ class Registry:
         self._owned.add(id(resource))
         self._translations = None
         self._resolved.clear()
+        self._versions.clear()
+        self._supplements.clear()
         if resource.get("url"):
             self._by_url[rtype][resource["url"]].append(resource)
         if resource.get("id"):
@@ -148,6 +153,22 @@ class Registry:
         return _at(dated, date)["version"] if dated else None
 
     def versions(self, rtype: str, url: str) -> list[str]:
+        """The versions held of url, in version order (a new list each call). Memoised per
+        (type, url), since $validate-code asks for every coding, and sorting them each time
+        was a visible share of a batch's time."""
+        key = (rtype, url)
+        try:
+            return list(self._versions[key])
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable url: answer uncached
+            return self._sorted_versions(rtype, url)
+        if len(self._versions) >= 4096:  # urls come from requests: stay bounded
+            self._versions.clear()
+        found = self._versions[key] = tuple(self._sorted_versions(rtype, url))
+        return list(found)
+
+    def _sorted_versions(self, rtype: str, url: str) -> list[str]:
         found = {r.get("version") for r in self.candidates(rtype, url.split("|")[0])}
         return sorted((v for v in found if v), key=version_key)
 
@@ -185,6 +206,20 @@ class Registry:
         return resource if resource and resource.get("content") == "supplement" else None
 
     def supplements_for(self, system: str) -> list[dict]:
+        """The supplements of system held (a new list each call). Memoised per system: it
+        scans every CodeSystem, and validation asks per coding that has an issue."""
+        try:
+            return list(self._supplements[system])
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable system: answer uncached
+            return self._scan_supplements(system)
+        if len(self._supplements) >= 4096:  # systems come from requests: stay bounded
+            self._supplements.clear()
+        found = self._supplements[system] = tuple(self._scan_supplements(system))
+        return list(found)
+
+    def _scan_supplements(self, system: str) -> list[dict]:
         found = []
         for resource in self.all("CodeSystem"):
             supplements = (resource.get("supplements") or "").split("|")[0]

@@ -8,6 +8,7 @@ error/warning texts joined as `message`.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, replace
 
 from terminology.index import CodeSystemIndex, Concept
@@ -21,10 +22,10 @@ from terminology.operations.compose import (
     status_flag,
     vs_key,
 )
-from terminology.operations.displays import check_display, display_for
+from terminology.operations.displays import check_display, display_for, requested_languages
 from terminology.operations.expand import resolve_value_set
 from terminology.operations.supplements import missing_error, requested
-from terminology.operations.versions_check import display_versions, plan
+from terminology.operations.versions_check import VersionPlan, display_versions, plan
 from terminology.outcome import (
     TerminologyError,
     finding,
@@ -140,12 +141,27 @@ def _check_in_code_system(context: Context, item: Input, out: Outcome, cs: CodeS
         )
     out.display = display_for(context, cs, concept)
     _status_issues(context, item, out, cs, concept)
-    if item.display is not None:
+    if item.display is not None and not _own_display(context, concept, item.display):
         found = check_display(context, cs, concept, item)
         if found:
             out.issues.append(found)
             if found["severity"] == "error":
                 out.valid = False
+
+
+def _own_display(context: Context, concept: Concept, given: str) -> bool:
+    """Whether the display given is the concept's own display, with no language and no
+    supplement asked for, and no designation that could mark that text retired: then
+    check_display has nothing to report. Most codings are sent with their own display, and
+    the full check (every designation, supplements, languages) was a fifth of a batch."""
+    if not given or given != concept.display:
+        return False
+    if requested_languages(context) or requested(context, context.value_set):
+        return False
+    for designation in concept.designations:
+        if designation.get("extension") and designation.get("value") == given:
+            return False  # possibly a retired designation: let check_display decide
+    return True
 
 
 def _active_only(context: Context) -> bool:
@@ -340,9 +356,11 @@ def check_in_value_set(
     vs: dict,
     expanded: Expanded | None,
     unknown: UnknownSystem | None,
+    plans: dict[tuple, VersionPlan] | None = None,
 ) -> Outcome:
     """A coding against a value set: its system, its code system version, the code in that
-    code system, then membership."""
+    code system, then membership. `plans` keeps the version plans worked out in one context
+    (a batch's), since they repeat from coding to coding."""
     out = Outcome(item, system=item.system)
     if not item.system and not _settle_system(context, item, vs, expanded, out):
         return out
@@ -356,7 +374,7 @@ def check_in_value_set(
         return _unknown_in_value_set(context, item, vs, out, unknown)
     members = expanded.versions_of(system, item.code) if expanded is not None else set()
     members = display_versions(context, system, item, members)
-    versions = plan(context, vs, system, item.version, item, members)
+    versions = _plan(context, vs, system, item, members, plans)
     out.issues += versions.issues
     if versions.caused_by:
         out.unknown_system, out.caused_by_unknown = versions.caused_by, True
@@ -368,6 +386,32 @@ def check_in_value_set(
     if expanded is not None:
         _check_membership(context, item, vs, expanded, out)
     return out
+
+
+PLANS_KEPT = 1024  # version plans remembered per prepared value set (see _plan)
+
+
+def _plan(
+    context: Context,
+    vs: dict,
+    system: str,
+    item: Input,
+    members: set[str],
+    plans: dict[tuple, VersionPlan] | None,
+) -> VersionPlan:
+    """versions_check.plan, remembered in `plans`: given the value set and the version
+    parameters (fixed for a context), a plan depends only on the system, the coding's
+    version, the versions having the code and where the coding was (issue expressions).
+    Plans are only read once made, so one may serve many codings."""
+    if plans is None:
+        return plan(context, vs, system, item.version, item, members)
+    key = (system, item.version, frozenset(members), item.path)
+    found = plans.get(key)
+    if found is None:
+        if len(plans) >= PLANS_KEPT:  # codings come from requests: stay bounded
+            plans.clear()
+        found = plans[key] = plan(context, vs, system, item.version, item, members)
+    return found
 
 
 def _settle_system(context: Context, item: Input, vs: dict, expanded, out: Outcome) -> bool:
@@ -472,6 +516,9 @@ def _collect(
 
 
 def _chosen(outcomes: list[Outcome]) -> Outcome | None:
+    """The outcome reported on: the first valid one, else member, else known, else first."""
+    if len(outcomes) == 1:  # most requests give one coding: it is the one, whatever it found
+        return outcomes[0]
     for test in (
         lambda o: o.valid,
         lambda o: o.member,
@@ -572,11 +619,20 @@ def _canonical_systems(context: Context, inputs: list[Input]) -> list[dict]:
     return notes
 
 
-def _status_notes(vs: dict, expanded: Expanded | None, outcomes: list[Outcome]) -> list[dict]:
-    """Information issues for draft / experimental / deprecated / withdrawn resources used."""
+def _statuses(vs: dict, expanded: Expanded | None) -> dict[str, tuple[str, str]]:
+    """Resources used that are draft / experimental / deprecated / withdrawn: the value set
+    and what its compose drew on (key -> (resource type, flag))."""
     statuses = dict(expanded.statuses) if expanded is not None else {}
     if status_flag(vs):
         statuses[vs_key(vs)] = ("ValueSet", status_flag(vs))
+    return statuses
+
+
+def _status_notes(statuses: dict[str, tuple[str, str]], outcomes: list[Outcome]) -> list[dict]:
+    """Information issues for the flagged resources used: the value set, and the code
+    systems the codings were checked in."""
+    if not statuses:
+        return []
     used = {o.cs.key for o in outcomes if o.cs is not None}
     notes = []
     for key, (rtype, flag) in statuses.items():
@@ -612,24 +668,62 @@ def run_code_system(context: Context, instance_id: str | None = None) -> dict:
     return _with_notes(_result(context, outcomes, concept, None), notes)
 
 
-def run_value_set(context: Context, instance_id: str | None = None) -> dict:
+@dataclass
+class PreparedValueSet:
+    """What ValueSet/$validate-code works out before it looks at any coding: the value set,
+    its display language and its evaluated compose (or why that failed). A batch prepares
+    once and checks each validation's codings against it: doing this per coding was most
+    of a batch's time, and the answers do not depend on which coding asked."""
+
+    vs: dict
+    language: str | None
+    expanded: Expanded | None = None
+    unknown: UnknownSystem | None = None
+    error: TerminologyError | None = None  # evaluating the compose failed
+    statuses: dict[str, tuple[str, str]] = field(default_factory=dict)  # see _statuses
+    plans: dict[tuple, VersionPlan] = field(default_factory=dict)  # see check_in_value_set
+
+
+def prepare_value_set(context: Context, instance_id: str | None = None) -> PreparedValueSet:
+    """Resolve the value set (instance, `valueSet` or url+version), check the supplements it
+    asks for and evaluate its compose. Raises what a $validate-code raises before it reads
+    its codings; a failed evaluation is kept, since the codings are read before it counts."""
     vs = resolve_value_set(context, instance_id)
     context.use_value_set_language(vs)
     context.value_set = vs
     for url in requested(context, vs):
         if context.registry.supplement(url) is None:
             raise missing_error(url)
-    inputs, concept = _inputs(context)
+    prepared = PreparedValueSet(vs, context.value_set_language)
     try:
-        expanded, unknown = _expand_for_validation(context, vs)
+        prepared.expanded, prepared.unknown = _expand_for_validation(context, vs)
     except TerminologyError as error:
+        prepared.error = error
+    prepared.statuses = _statuses(vs, prepared.expanded)
+    return prepared
+
+
+def validate_prepared(context: Context, prepared: PreparedValueSet) -> dict:
+    """The $validate-code answer for this context's codings against a prepared value set."""
+    vs = context.value_set = prepared.vs
+    context.value_set_language = prepared.language
+    inputs, concept = _inputs(context)
+    if prepared.error is not None:
+        # a fresh copy per answer: a batch may report the same failure many times
+        error = TerminologyError(prepared.error.status, copy.deepcopy(prepared.error.outcome))
         if error.status != 404:
-            raise
+            raise error
         return _failed(error.outcome["issue"], concept)
+    expanded, unknown = prepared.expanded, prepared.unknown
     notes = _canonical_systems(context, inputs)
-    outcomes = [check_in_value_set(context, item, vs, expanded, unknown) for item in inputs]
-    notes += _status_notes(vs, expanded, outcomes)
+    plans = prepared.plans
+    outcomes = [check_in_value_set(context, item, vs, expanded, unknown, plans) for item in inputs]
+    notes += _status_notes(prepared.statuses, outcomes)
     return _with_notes(_result(context, outcomes, concept, vs), notes)
+
+
+def run_value_set(context: Context, instance_id: str | None = None) -> dict:
+    return validate_prepared(context, prepare_value_set(context, instance_id))
 
 
 def _failed(issues: list[dict], concept: dict) -> dict:

@@ -95,6 +95,21 @@ def test_body_that_is_not_parameters(client, base) -> None:
 
 
 @pytest.mark.parametrize("base", BASES)
+def test_batch_validation_that_is_not_parameters(client, base) -> None:
+    def batch(validation: object) -> str:
+        body = {"resourceType": "Parameters", "parameter": [{"name": "url", "valueUri": ALL_CODES}]}
+        body["parameter"].append({"name": "validation", "resource": validation})
+        return _outcome(client.post(f"/{base}/ValueSet/$batch-validate-code", json=body), 400, base)
+
+    assert batch({"resourceType": "ValueSet"}) == (
+        "Invalid value for parameter 'validation': 'ValueSet'"
+    )
+    assert batch({"resourceType": "Parameters", "parameter": {"name": "code"}}) == (
+        "Invalid value for parameter 'validation.parameter': 'dict'"
+    )
+
+
+@pytest.mark.parametrize("base", BASES)
 def test_wrong_resource_type_and_operation(client, base) -> None:
     text = _outcome(client.get(f"/{base}/Patient/$lookup?code=x"), 404, base)
     assert text == "Resource type 'Patient' is not supported by this server"
