@@ -65,6 +65,9 @@ class Concept:
     deprecated: bool = False
     effective: str | None = None  # first day of use (effectiveDate property), YYYY-MM-DD
     retired: str | None = None  # last day of use (retirementDate property), YYYY-MM-DD
+    # a designation with extensions (a status, possibly retired) repeats the display: then a
+    # coding sent with the display needs the full display check (validate._own_display)
+    display_designated: bool = False
 
 
 class CodeSystemIndex:
@@ -129,6 +132,7 @@ class CodeSystemIndex:
             designations=raw.get("designation", []),
             properties=raw.get("property", []),
         )
+        concept.display_designated = _display_designated(concept.display, concept.designations)
         for ext in raw.get("extension", ()):  # a concept flagged deprecated by extension
             if ext.get("url") == STANDARDS_STATUS and ext.get("valueCode") == "deprecated":
                 concept.deprecated = True
@@ -315,6 +319,20 @@ class CodeSystemIndex:
         else:
             tier = 5
         return (tier, len(display), code)
+
+
+def _display_designated(display: str | None, designations: object) -> bool:
+    """Whether a designation with extensions repeats the display; True too when the
+    designations are malformed, so that the full display check reads (and refuses) them
+    when a coding asks, as it always has."""
+    if not isinstance(designations, list):
+        return True
+    for designation in designations:
+        if not isinstance(designation, dict):
+            return True
+        if designation.get("extension") and designation.get("value") == display:
+            return True
+    return False
 
 
 def _add(items: list[str], item: str) -> None:

@@ -6,7 +6,7 @@ typed from that table, so POST and GET reach the engine as the same Parameters r
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 
 from terminology.outcome import invalid
 
@@ -174,10 +174,10 @@ def _checked(parameter: object) -> dict:
     for key, value in parameter.items():
         if key == "name" or not (key.startswith("value") or key == "resource"):
             continue
-        expected = _JSON_TYPES.get(key, str)
         wrong_bool = key == "valueInteger" and isinstance(value, bool)
-        lenient = isinstance(value, str) and _lenient(key, value)
-        if (not isinstance(value, expected) or wrong_bool) and not lenient:
+        if isinstance(value, _JSON_TYPES.get(key, str)) and not wrong_bool:
+            continue
+        if not (isinstance(value, str) and _lenient(key, value)):
             raise invalid("PARAM_INVALID", parameter["name"], str(value)[:100])
     return parameter
 
@@ -197,6 +197,9 @@ class Params:
         self._first: dict[str, dict] = {}
         for parameter in self.items:
             self._first.setdefault(parameter["name"], parameter)
+        self.base: Params | None = None  # see preceded_by
+        self.own_names: Set[str] = frozenset()  # the names the head gave (see preceded_by)
+        self._memo: dict = {}  # see shared_memo
 
     def preceded_by(self, head: list) -> Params:
         """`head`'s parameters, then these (a batch validation's own parameters over the
@@ -206,13 +209,28 @@ class Params:
         joined = Params.__new__(Params)
         own = [_checked(p) for p in head]
         joined.items = own + self.items
-        first: dict[str, dict] = {}
+        own_first: dict[str, dict] = {}
         for parameter in own:
-            first.setdefault(parameter["name"], parameter)
-        for name, parameter in self._first.items():
-            first.setdefault(name, parameter)
-        joined._first = first
+            own_first.setdefault(parameter["name"], parameter)
+        joined._first = {**self._first, **own_first}  # the head's come first
+        joined.own_names = own_first.keys()
+        joined.base = self
+        joined._memo = {}
         return joined
+
+    def shared_memo(self, names: frozenset[str]) -> dict | None:
+        """A place to keep what is worked out from the parameters `names` (and nothing else
+        in these parameters) that the Params this one was joined from shares (see
+        preceded_by), so that a batch's validations share what the batch's parameters say
+        (e.g. the languages asked for) instead of each working it out again. None when there
+        is nothing to share: these were not joined, or the head gives one of `names`.
+        Callers key and bound what they keep."""
+        if self.base is None or not self.own_names.isdisjoint(names):
+            return None
+        source = self.base
+        while source.base is not None and source.own_names.isdisjoint(names):
+            source = source.base
+        return source._memo
 
     def get(self, name: str, default=None):
         parameter = self._first.get(name)
@@ -224,12 +242,15 @@ class Params:
     def all(self, name: str) -> list:
         if name not in self._first:
             return []
-        return [value_of(p) for p in self.items if p["name"] == name and value_of(p) is not None]
+        values = (value_of(p) for p in self.items if p["name"] == name)
+        return [value for value in values if value is not None]
 
     def has(self, name: str) -> bool:
         return name in self._first
 
     def flag(self, name: str, default: bool = False) -> bool:
+        if name not in self._first:  # most flags are not given
+            return default
         value = self.get(name, default)
         if isinstance(value, str):
             return value.lower() == "true"

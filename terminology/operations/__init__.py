@@ -26,6 +26,66 @@ def _language_list(value: str) -> bool:
     return all(_LANGUAGE_TAG.fullmatch(tag) for tag in tags)
 
 
+# The parameters Facts are worked out from (and nothing else in a request's parameters).
+FACT_PARAMETERS = frozenset(
+    {
+        "displayLanguage",
+        "useSupplement",
+        "activeOnly",
+        "valueset-membership-only",
+        "inferSystem",
+        "lenient-display-validation",
+        "abstract",
+    }
+)
+FACTS_KEPT = 8  # Facts remembered per set of parameters (one per value set / languages)
+
+
+@dataclass(slots=True)
+class Facts:
+    """What a context says that the check of every coding asks: the languages and the
+    supplements asked for, and the request's flags. Reading them from the parameters for
+    each coding was a visible share of a batch's time; they are worked out once per
+    context (see Context.facts), and a batch's validations that repeat none of
+    FACT_PARAMETERS share their batch's. Read only once made."""
+
+    value_set: dict | None  # the value set they were worked out with (context.value_set)
+    languages: tuple[str, ...]  # language tags asked for, best first (no q-values, no *)
+    supplements: tuple[str, ...]  # supplement canonicals asked for, by request or value set
+    active_only: bool  # activeOnly
+    membership_only: bool  # valueset-membership-only
+    infer_system: bool  # inferSystem
+    lenient_display: bool  # lenient-display-validation
+    abstract_refused: bool  # abstract=false
+
+
+def language_tags(raw: object) -> tuple[str, ...]:
+    """Language tags of a displayLanguage / Accept-Language value, best first, without
+    q-values or wildcards."""
+    if not raw:
+        return ()
+    tags = []
+    for part in str(raw).split(","):
+        tag = part.split(";")[0].strip()
+        if tag and tag != "*":
+            tags.append(tag)
+    return tuple(tags)
+
+
+SUPPLEMENT_EXT = "http://hl7.org/fhir/StructureDefinition/valueset-supplement"
+
+
+def requested_supplements(params: Params, vs: dict | None) -> list[str]:
+    """Supplement canonicals asked for by the request or by the value set's extension."""
+    if not params.has("useSupplement") and not (vs and vs.get("extension")):
+        return []  # the usual request: none
+    asked = [str(v) for v in params.all("useSupplement")]
+    for ext in (vs or {}).get("extension", []):
+        if ext.get("url") == SUPPLEMENT_EXT and ext.get("valueCanonical"):
+            asked.append(ext["valueCanonical"])
+    return asked
+
+
 @dataclass
 class Context:
     """What one request knows: resources in scope, its parameters, its languages."""
@@ -72,6 +132,33 @@ class Context:
     @property
     def display_language(self) -> str | None:
         return self.params.get("displayLanguage") or self.languages or self.value_set_language
+
+    def facts(self) -> Facts:
+        """This context's Facts: a batch's validations share them when their own parameters
+        do not change them (and the languages and the value set are the same)."""
+        kept = self.params.shared_memo(FACT_PARAMETERS)
+        if kept is None:  # a request of its own: worked out once, by its caller
+            return self._facts()
+        key = ("facts", self.languages, self.value_set_language, id(self.value_set))
+        found = kept.get(key)
+        if found is None or found.value_set is not self.value_set:  # (an id reused)
+            if len(kept) >= FACTS_KEPT:
+                kept.clear()
+            found = kept[key] = self._facts()
+        return found
+
+    def _facts(self) -> Facts:
+        params, vs = self.params, self.value_set
+        return Facts(
+            value_set=vs,
+            languages=language_tags(self.display_language),
+            supplements=tuple(requested_supplements(params, vs)),
+            active_only=params.flag("activeOnly"),
+            membership_only=params.flag("valueset-membership-only"),
+            infer_system=params.flag("inferSystem"),
+            lenient_display=params.flag("lenient-display-validation"),
+            abstract_refused=params.get("abstract") is False,
+        )
 
     def use_value_set_language(self, vs: dict) -> None:
         """A value set's own display language (expansion-parameter extension or language)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cmp_to_key
+from typing import Any
 
 from terminology.index import CodeSystemIndex, Concept, property_value, value_text
 from terminology.operations import Context
@@ -53,6 +54,13 @@ class Expanded:
     versioned: set[str] = field(default_factory=set)  # systems the compose names at 2+ versions
     defaulted: set[str] = field(default_factory=set)  # versionless includes a parameter pinned
     _by_code: dict[tuple[str, str], list[Entry]] | None = None
+    _held: dict[tuple[str, str], tuple[list[Entry], frozenset[str]]] = field(default_factory=dict)
+    # what validation works out against this expansion that repeats from coding to coding
+    # (version plans, plain systems: see validate.prepare_value_set); kept here, since an
+    # expansion is cached per registry, value set and version parameters, which is all
+    # those depend on besides the coding
+    plans: dict[tuple, Any] = field(default_factory=dict)  # VersionPlan by coding shape
+    plain_systems: set[tuple] = field(default_factory=set)
 
     def _all(self, system: str, code: str) -> list[Entry]:
         if self._by_code is None:
@@ -62,14 +70,30 @@ class Expanded:
             self._by_code = by_code
         return self._by_code.get((system, code), [])
 
-    def versions_of(self, system: str, code: str) -> set[str]:
-        return {e.version for e in self._all(system, code) if e.version}
+    def held(self, system: str, code: str) -> tuple[list[Entry], frozenset[str]]:
+        """The entries for system#code and the versions they have. Remembered per code held
+        (one table, at most an item per entry): validation asks for both for every coding,
+        and building the set each time showed."""
+        key = (system, code)
+        found = self._held.get(key)
+        if found is None:
+            entries = self._all(system, code)
+            found = (entries, frozenset(e.version for e in entries if e.version))
+            if entries:
+                self._held[key] = found
+        return found
+
+    def versions_of(self, system: str, code: str) -> frozenset[str]:
+        """The versions of system whose entries hold code."""
+        return self.held(system, code)[1]
 
     def find(self, system: str, code: str, version: str | None = None) -> Entry | None:
         """The entry for system#code, preferring the given version."""
-        found = self._all(system, code)
-        exact = [e for e in found if e.version == version]
-        return (exact or found or [None])[0]
+        found = self.held(system, code)[0]
+        for entry in found:
+            if entry.version == version:
+                return entry
+        return found[0] if found else None
 
     warnings: list[dict] = field(default_factory=list)
 
@@ -149,10 +173,10 @@ class Composer:
         key = (
             id(vs),
             self.strict,
-            tuple(sorted(context.force_versions.items())),
-            tuple(sorted(context.default_versions.items())),
-            tuple(sorted(context.check_versions.items())),
-            tuple(sorted(context.valueset_versions.items())),
+            _sorted_items(context.force_versions),
+            _sorted_items(context.default_versions),
+            _sorted_items(context.check_versions),
+            _sorted_items(context.valueset_versions),
         )
         cache = context.registry.expansions
         found = cache.get(key)
@@ -289,6 +313,11 @@ class Composer:
     @staticmethod
     def _entry(cs: CodeSystemIndex, concept: Concept) -> Entry:
         return Entry(cs.url, concept.code, concept.display, cs, concept, cs.version)
+
+
+def _sorted_items(versions: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """A version parameter table as part of a cache key (most requests give none)."""
+    return tuple(sorted(versions.items())) if versions else ()
 
 
 EXPANSION_PARAMETER = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"

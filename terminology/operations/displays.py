@@ -4,24 +4,18 @@ Accept-Language header, or the value set's own language)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from functools import lru_cache
 
 from terminology.index import CodeSystemIndex, Concept
-from terminology.operations import Context
+from terminology.operations import Context, language_tags
 from terminology.operations.supplements import apply_supplements
 from terminology.outcome import finding
 
 
-def requested_languages(context: Context) -> list[str]:
+def requested_languages(context: Context) -> tuple[str, ...]:
     """Language tags asked for, best first, without q-values or wildcards."""
-    raw = context.display_language
-    if not raw:
-        return []
-    tags = []
-    for part in str(raw).split(","):
-        tag = part.split(";")[0].strip()
-        if tag and tag != "*":
-            tags.append(tag)
-    return tags
+    return language_tags(context.display_language)
 
 
 def others_refused(context: Context) -> bool:
@@ -50,7 +44,7 @@ def displays(concept: Concept, cs: CodeSystemIndex) -> list[tuple[str, str | Non
 
 
 def in_languages(
-    concept: Concept, cs: CodeSystemIndex, languages: list[str], every: list | None = None
+    concept: Concept, cs: CodeSystemIndex, languages: Sequence[str], every: list | None = None
 ) -> list:
     return [
         (text, lang)
@@ -60,9 +54,16 @@ def in_languages(
     ]
 
 
-def display_for(context: Context, cs: CodeSystemIndex, concept: Concept) -> str | None:
-    """The display to return: the first requested language that has one, else the default."""
-    languages = requested_languages(context)
+def display_for(
+    context: Context,
+    cs: CodeSystemIndex,
+    concept: Concept,
+    languages: Sequence[str] | None = None,
+) -> str | None:
+    """The display to return: the first requested language that has one, else the default.
+    `languages`: requested_languages(context), when the caller has them already."""
+    if languages is None:
+        languages = requested_languages(context)
     if not languages:
         return concept.display
     found = in_languages(concept, cs, languages)
@@ -71,11 +72,19 @@ def display_for(context: Context, cs: CodeSystemIndex, concept: Concept) -> str 
     return found[0][0] if found else concept.display
 
 
+_SPACES = re.compile(r"\s+")
+
+
+@lru_cache(maxsize=4096)
 def _normal(text: str) -> str:
-    return re.sub(r"\s+", " ", text.strip())
+    """The text with its white space collapsed. Memoised (bounded): a wrong display is
+    compared with every display of its concept, and those are long texts asked again."""
+    return _SPACES.sub(" ", text.strip())
 
 
 def _supplemented(context: Context, cs: CodeSystemIndex, concept: Concept) -> list:
+    if not context.facts().supplements:  # none asked for (the usual request)
+        return []
     extra = apply_supplements(context, cs, context.value_set)
     found = []
     for designation, _ in extra.designations.get(concept.code, []):
@@ -90,7 +99,7 @@ def check_display(context: Context, cs: CodeSystemIndex, concept: Concept, item)
     languages = requested_languages(context)
     every = displays(concept, cs) + _supplemented(context, cs, concept)
     valid = in_languages(concept, cs, languages, every) if languages else every
-    retired = _retired_designations(concept)
+    retired = _retired_designations(cs, concept)
     if given in retired and not any(given == text for text, _ in valid if text not in retired):
         current = [text for text, _ in _unique(valid) if text not in retired]
         shown = ",".join(f'"{t}"' if re.search(r"\s", t) else t for t in current)
@@ -115,7 +124,8 @@ def check_display(context: Context, cs: CodeSystemIndex, concept: Concept, item)
     key = "Display_Name_for__should_be_one_of__instead_of"
     if len(choices) > 1:
         key += "#other"
-    if any(_normal(given) == _normal(text) for text, _ in valid):
+    normal = _normal(given)
+    if any(normal == _normal(text) for text, _ in valid):
         key = "Display_Name_WS_for__should_be_one_of__instead_of"
     args = (given, cs.url, concept.code, " or ".join(choices), raw, len(choices))
     return finding(key, *args, expression=where, severity=severity)
@@ -124,10 +134,19 @@ def check_display(context: Context, cs: CodeSystemIndex, concept: Concept, item)
 STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
 
 
-def _retired_designations(concept: Concept) -> set[str]:
+def _retired_designations(cs: CodeSystemIndex, concept: Concept) -> frozenset[str]:
     """Designations marked deprecated or withdrawn: no longer a correct display (the reference
-    server reports either as status 'deprecated')."""
-    return {
+    server reports either as status 'deprecated'). Worked out once per concept (kept in the
+    index's pieces), since every display checked against the concept asks."""
+    key = ("retired-designations", concept.code)
+    found = cs.pieces.get(key)
+    if not isinstance(found, frozenset):  # not worked out yet
+        found = cs.pieces[key] = _marked_retired(concept)
+    return found
+
+
+def _marked_retired(concept: Concept) -> frozenset[str]:
+    return frozenset(
         d["value"]
         for d in concept.designations
         if d.get("value")
@@ -135,7 +154,7 @@ def _retired_designations(concept: Concept) -> set[str]:
             e.get("url") == STANDARDS_STATUS and e.get("valueCode") in ("deprecated", "withdrawn")
             for e in d.get("extension", [])
         )
-    }
+    )
 
 
 def _unique(items: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:

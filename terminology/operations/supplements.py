@@ -6,10 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from terminology.index import CodeSystemIndex
-from terminology.operations import Context
+from terminology.operations import Context, requested_supplements
 from terminology.outcome import TerminologyError, finding, operation_outcome
-
-SUPPLEMENT_EXT = "http://hl7.org/fhir/StructureDefinition/valueset-supplement"
 
 
 @dataclass
@@ -22,11 +20,7 @@ class Supplemented:
 
 def requested(context: Context, vs: dict | None = None) -> list[str]:
     """Supplement canonicals asked for by the request or by the value set's extension."""
-    asked = [str(v) for v in context.params.all("useSupplement")]
-    for ext in (vs or {}).get("extension", []):
-        if ext.get("url") == SUPPLEMENT_EXT and ext.get("valueCanonical"):
-            asked.append(ext["valueCanonical"])
-    return asked
+    return requested_supplements(context.params, vs)
 
 
 def missing_error(url: str) -> TerminologyError:

@@ -9,10 +9,11 @@ error/warning texts joined as `message`.
 from __future__ import annotations
 
 import copy
+from collections.abc import Set
 from dataclasses import dataclass, field, replace
 
 from terminology.index import CodeSystemIndex, Concept
-from terminology.operations import Context, dated
+from terminology.operations import Context, Facts, dated
 from terminology.operations.compose import (
     Composer,
     Expanded,
@@ -22,7 +23,7 @@ from terminology.operations.compose import (
     status_flag,
     vs_key,
 )
-from terminology.operations.displays import check_display, display_for, requested_languages
+from terminology.operations.displays import check_display, display_for
 from terminology.operations.expand import resolve_value_set
 from terminology.operations.supplements import missing_error, requested
 from terminology.operations.versions_check import VersionPlan, display_versions, plan
@@ -35,7 +36,7 @@ from terminology.outcome import (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class Input:
     """One coding to check and where it came from (for issue expressions)."""
 
@@ -53,7 +54,7 @@ class Input:
         return self.path or "code"
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     """What checking one coding found."""
 
@@ -100,7 +101,9 @@ def _coding_input(coding: dict, path: str) -> Input:
 
 
 # -- code system checks ----------------------------------------------------------------------
-def _check_in_code_system(context: Context, item: Input, out: Outcome, cs: CodeSystemIndex) -> None:
+def _check_in_code_system(
+    context: Context, facts: Facts, item: Input, out: Outcome, cs: CodeSystemIndex
+) -> None:
     out.cs, out.system = cs, cs.url
     concept = cs.find(item.code)
     if concept is None:
@@ -139,9 +142,9 @@ def _check_in_code_system(context: Context, item: Input, out: Outcome, cs: CodeS
                 expression=item.at("code"),
             )
         )
-    out.display = display_for(context, cs, concept)
-    _status_issues(context, item, out, cs, concept)
-    if item.display is not None and not _own_display(context, concept, item.display):
+    out.display = display_for(context, cs, concept, facts.languages)
+    _status_issues(context, facts, item, out, cs, concept)
+    if item.display is not None and not _own_display(facts, concept, item.display):
         found = check_display(context, cs, concept, item)
         if found:
             out.issues.append(found)
@@ -149,28 +152,27 @@ def _check_in_code_system(context: Context, item: Input, out: Outcome, cs: CodeS
                 out.valid = False
 
 
-def _own_display(context: Context, concept: Concept, given: str) -> bool:
+def _own_display(facts: Facts, concept: Concept, given: str) -> bool:
     """Whether the display given is the concept's own display, with no language and no
     supplement asked for, and no designation that could mark that text retired: then
     check_display has nothing to report. Most codings are sent with their own display, and
     the full check (every designation, supplements, languages) was a fifth of a batch."""
     if not given or given != concept.display:
         return False
-    if requested_languages(context) or requested(context, context.value_set):
+    if facts.languages or facts.supplements:
         return False
-    for designation in concept.designations:
-        if designation.get("extension") and designation.get("value") == given:
-            return False  # possibly a retired designation: let check_display decide
-    return True
+    return not concept.display_designated  # else possibly retired: let check_display decide
 
 
-def _active_only(context: Context) -> bool:
+def _active_only(facts: Facts) -> bool:
     """Inactive codes are excluded by the request (activeOnly) or by the value set."""
-    compose = (context.value_set or {}).get("compose", {})
-    return context.params.flag("activeOnly") or compose.get("inactive") is False
+    compose = (facts.value_set or {}).get("compose", {})
+    return facts.active_only or compose.get("inactive") is False
 
 
-def _status_issues(context: Context, item: Input, out: Outcome, cs, concept: Concept) -> None:
+def _status_issues(
+    context: Context, facts: Facts, item: Input, out: Outcome, cs, concept: Concept
+) -> None:
     if concept.inactive:
         status = f"{concept.status} and inactive" if concept.status else "inactive"
         if concept.status == "inactive":
@@ -186,7 +188,7 @@ def _status_issues(context: Context, item: Input, out: Outcome, cs, concept: Con
                 located=item.display is None,  # as the reference server answers
             )
         )
-        if _active_only(context):
+        if _active_only(facts):
             out.issues.append(
                 finding(
                     "STATUS_CODE_WARNING_CODE",
@@ -203,7 +205,7 @@ def _status_issues(context: Context, item: Input, out: Outcome, cs, concept: Con
                 expression=item.whole,
             )
         )
-    if concept.abstract and context.params.get("abstract") is False:
+    if concept.abstract and facts.abstract_refused:
         out.issues.append(
             finding(
                 "ABSTRACT_CODE_NOT_ALLOWED#nover",
@@ -268,7 +270,7 @@ def _unknown_system_issue(context: Context, item: Input, quoted: bool) -> dict:
     return finding(key, system, expression=item.at("system"))
 
 
-def check_coding(context: Context, item: Input) -> Outcome:
+def check_coding(context: Context, facts: Facts, item: Input) -> Outcome:
     """A coding against its code system only ($validate-code on a CodeSystem)."""
     out = Outcome(item, system=item.system)
     if not item.system:
@@ -288,7 +290,7 @@ def check_coding(context: Context, item: Input) -> Outcome:
         out.caused_by_unknown = True
         return out
     check_version(context, cs)
-    _check_in_code_system(context, item, out, cs)
+    _check_in_code_system(context, facts, item, out, cs)
     out.member = out.concept is not None
     return out
 
@@ -351,44 +353,73 @@ def _vs_systems(vs: dict) -> set[str]:
 
 
 def check_in_value_set(
-    context: Context,
-    item: Input,
-    vs: dict,
-    expanded: Expanded | None,
-    unknown: UnknownSystem | None,
-    plans: dict[tuple, VersionPlan] | None = None,
+    context: Context, facts: Facts, item: Input, prepared: PreparedValueSet
 ) -> Outcome:
-    """A coding against a value set: its system, its code system version, the code in that
-    code system, then membership. `plans` keeps the version plans worked out in one context
-    (a batch's), since they repeat from coding to coding."""
+    """A coding against a prepared value set: its system, its code system version, the code
+    in that code system, then membership. What repeats from coding to coding (version plans,
+    systems found plain) is kept in `prepared` (see PreparedValueSet); facts:
+    context.facts()."""
+    vs, expanded, unknown = prepared.vs, prepared.expanded, prepared.unknown
     out = Outcome(item, system=item.system)
-    if not item.system and not _settle_system(context, item, vs, expanded, out):
+    if not item.system and not _settle_system(context, facts, item, vs, expanded, out):
         return out
     out.system = item.system
     system = context.registry.canonical(item.system)
-    if _system_problem(context, item, out):
-        out.issues.insert(0, _not_in_vs(item, vs))
-        return out
-    known = context.registry.versions("CodeSystem", system) or context.registry.code_system(system)
-    if not known or (unknown is not None and not (unknown.system == system and unknown.known)):
-        return _unknown_in_value_set(context, item, vs, out, unknown)
-    members = expanded.versions_of(system, item.code) if expanded is not None else set()
+    if not _known_plain(item, prepared):
+        if _system_problem(context, item, out):
+            out.issues.insert(0, _not_in_vs(item, vs))
+            return out
+        if not _checkable(context, system, unknown):
+            return _unknown_in_value_set(context, item, vs, out, unknown)
+        _remember_plain(item, prepared)
+    members = expanded.versions_of(system, item.code) if expanded is not None else frozenset()
     members = display_versions(context, system, item, members)
-    versions = _plan(context, vs, system, item, members, plans)
+    versions = _plan(context, vs, system, item, members, prepared.plans)
     out.issues += versions.issues
     if versions.caused_by:
         out.unknown_system, out.caused_by_unknown = versions.caused_by, True
     if versions.cs is None:
         return out
-    _check_in_code_system(context, item, out, versions.cs)
+    _check_in_code_system(context, facts, item, out, versions.cs)
     if versions.failed or expanded is None:
         out.valid = False
     if expanded is not None:
-        _check_membership(context, item, vs, expanded, out)
+        _check_membership(facts, item, vs, expanded, out)
     return out
 
 
-PLANS_KEPT = 1024  # version plans remembered per prepared value set (see _plan)
+PLANS_KEPT = 1024  # version plans remembered per expansion (see _plan)
+SYSTEMS_KEPT = 256  # plain systems remembered per expansion (see _known_plain)
+
+
+def _known_plain(item: Input, prepared: PreparedValueSet) -> bool:
+    """Whether the coding's system and version were found plain before: no system problem
+    (_system_problem) and a code system the value set can be checked against (_checkable).
+    That depends only on the system and version given (the registry and the evaluated value
+    set are fixed for what `prepared` keeps), and most codings name the same system."""
+    return _plain_key(item) in prepared.plain_systems
+
+
+def _remember_plain(item: Input, prepared: PreparedValueSet) -> None:
+    key = _plain_key(item)
+    if key is not None:
+        if len(prepared.plain_systems) >= SYSTEMS_KEPT:  # systems come from requests
+            prepared.plain_systems.clear()
+        prepared.plain_systems.add(key)
+
+
+def _plain_key(item: Input) -> tuple[str | None, str | None] | None:
+    """(system, version); None for a version that is not a string (malformed: it fails
+    where it would have, uncached)."""
+    version = item.version
+    return (item.system, version) if version is None or isinstance(version, str) else None
+
+
+def _checkable(context: Context, system: str, unknown: UnknownSystem | None) -> bool:
+    """Whether system is a known code system and the value set's compose did not fail on
+    another one (else _unknown_in_value_set reports it)."""
+    known = context.registry.versions("CodeSystem", system) or context.registry.code_system(system)
+    return bool(known) and (unknown is None or (unknown.system == system and bool(unknown.known)))
 
 
 def _plan(
@@ -396,7 +427,7 @@ def _plan(
     vs: dict,
     system: str,
     item: Input,
-    members: set[str],
+    members: Set[str],
     plans: dict[tuple, VersionPlan] | None,
 ) -> VersionPlan:
     """versions_check.plan, remembered in `plans`: given the value set and the version
@@ -414,9 +445,11 @@ def _plan(
     return found
 
 
-def _settle_system(context: Context, item: Input, vs: dict, expanded, out: Outcome) -> bool:
+def _settle_system(
+    context: Context, facts: Facts, item: Input, vs: dict, expanded, out: Outcome
+) -> bool:
     """A coding without a system: infer it from the value set when asked, else report it."""
-    if context.params.flag("inferSystem") and expanded is not None:
+    if facts.infer_system and expanded is not None:
         return _infer_system(context, item, vs, expanded, out)
     out.issues.append(finding("Coding_has_no_system__cannot_validate", expression=item.whole))
     out.issues.append(_not_in_vs(item, vs))
@@ -424,11 +457,11 @@ def _settle_system(context: Context, item: Input, vs: dict, expanded, out: Outco
 
 
 def _check_membership(
-    context: Context, item: Input, vs: dict, expanded: Expanded, out: Outcome
+    facts: Facts, item: Input, vs: dict, expanded: Expanded, out: Outcome
 ) -> None:
     """Whether the concept found is in the value set (inactive and abstract codes may be
     excluded by the request)."""
-    if context.params.flag("valueset-membership-only"):
+    if facts.membership_only:
         out.issues = []
     concept, cs = out.concept, out.cs
     if concept is None or cs is None:
@@ -436,9 +469,9 @@ def _check_membership(
             out.issues.insert(0, _not_in_vs(item, vs))
         return
     member = expanded.find(cs.url, concept.code, cs.version)
-    if context.params.flag("activeOnly") and concept.inactive:
+    if facts.active_only and concept.inactive:
         member = None
-    if concept.abstract and context.params.get("abstract") is False:
+    if concept.abstract and facts.abstract_refused:
         member = None
     out.member = member is not None
     if member is None:
@@ -505,7 +538,7 @@ def _located_issues(context: Context, outcome: Outcome) -> list[dict]:
 def _collect(
     context: Context, outcomes: list[Outcome], concept: dict, vs: dict | None
 ) -> list[dict]:
-    issues = [i for o in outcomes for i in _located_issues(context, o)]
+    issues = [i for o in outcomes if o.issues for i in _located_issues(context, o)]
     if not concept or vs is None:
         return issues
     issues = [_downgrade(i) if _tx_code(i) == "not-in-vs" else i for i in issues]
@@ -535,12 +568,13 @@ def _result(context: Context, outcomes: list[Outcome], concept: dict, vs: dict |
     """The $validate-code Parameters: the coding reported on, issues, message, result."""
     issues = _collect(context, outcomes, concept, vs)
     chosen = _chosen(outcomes)
-    valid = any(o.valid for o in outcomes) and not any(i["severity"] == "error" for i in issues)
+    valid = chosen is not None and chosen.valid  # _chosen takes a valid one if there is one
     params = _coding_params(chosen, concept, vs)
-    if issues:
+    if issues:  # most codings have none: skip the reading of them
+        valid = valid and not any(i["severity"] == "error" for i in issues)
         params.append({"name": "issues", "resource": operation_outcome(issues)})
-    if message := _message(issues):
-        params.append({"name": "message", "valueString": message})
+        if message := _message(issues):
+            params.append({"name": "message", "valueString": message})
     params.append({"name": "result", "valueBoolean": valid})
     for o in outcomes:
         if o.unknown_system:
@@ -664,7 +698,8 @@ def run_code_system(context: Context, instance_id: str | None = None) -> dict:
         url = context.params.get("url") or context.params.get("system")
     inputs, concept = _inputs(context, url)
     notes = _canonical_systems(context, inputs)
-    outcomes = [check_coding(context, item) for item in inputs]
+    facts = context.facts()
+    outcomes = [check_coding(context, facts, item) for item in inputs]
     return _with_notes(_result(context, outcomes, concept, None), notes)
 
 
@@ -681,7 +716,11 @@ class PreparedValueSet:
     unknown: UnknownSystem | None = None
     error: TerminologyError | None = None  # evaluating the compose failed
     statuses: dict[str, tuple[str, str]] = field(default_factory=dict)  # see _statuses
-    plans: dict[tuple, VersionPlan] = field(default_factory=dict)  # see check_in_value_set
+    # what checking codings works out that repeats from coding to coding (see
+    # check_in_value_set): the expansion's when there is one (cached per registry, value set
+    # and version parameters, all a plan depends on besides the coding), else this batch's
+    plans: dict[tuple, VersionPlan] = field(default_factory=dict)
+    plain_systems: set[tuple[str | None, str | None]] = field(default_factory=set)
 
 
 def prepare_value_set(context: Context, instance_id: str | None = None) -> PreparedValueSet:
@@ -699,6 +738,9 @@ def prepare_value_set(context: Context, instance_id: str | None = None) -> Prepa
         prepared.expanded, prepared.unknown = _expand_for_validation(context, vs)
     except TerminologyError as error:
         prepared.error = error
+    if prepared.expanded is not None:  # cached across requests with the expansion
+        prepared.plans = prepared.expanded.plans
+        prepared.plain_systems = prepared.expanded.plain_systems
     prepared.statuses = _statuses(vs, prepared.expanded)
     return prepared
 
@@ -714,10 +756,9 @@ def validate_prepared(context: Context, prepared: PreparedValueSet) -> dict:
         if error.status != 404:
             raise error
         return _failed(error.outcome["issue"], concept)
-    expanded, unknown = prepared.expanded, prepared.unknown
     notes = _canonical_systems(context, inputs)
-    plans = prepared.plans
-    outcomes = [check_in_value_set(context, item, vs, expanded, unknown, plans) for item in inputs]
+    facts = context.facts()
+    outcomes = [check_in_value_set(context, facts, item, prepared) for item in inputs]
     notes += _status_notes(prepared.statuses, outcomes)
     return _with_notes(_result(context, outcomes, concept, vs), notes)
 

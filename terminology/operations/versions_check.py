@@ -4,6 +4,7 @@ when the coding's version, the value set's include version and the version param
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass, field
 
 from terminology.index import CodeSystemIndex
@@ -18,12 +19,18 @@ class VersionPlan:
     issues: list[dict] = field(default_factory=list)
     caused_by: str | None = None
 
+    _failed: bool | None = field(default=None, init=False, repr=False, compare=False)
+
     @property
     def failed(self) -> bool:
-        return any(i["severity"] == "error" for i in self.issues)
+        """Whether an issue is an error. Asked once the plan is made (plans are not changed
+        after), per coding, and a batch reuses one plan for many codings: worked out once."""
+        if self._failed is None:
+            self._failed = any(i["severity"] == "error" for i in self.issues)
+        return self._failed
 
 
-def display_versions(context: Context, system: str, item, members: set[str]) -> set[str]:
+def display_versions(context: Context, system: str, item, members: Set[str]) -> Set[str]:
     """Of the versions whose value set entry holds a coding's code (members), those where its
     display is valid, when the coding names no version and that narrows them (the reference
     server takes the version that agrees with the display); else members."""
@@ -43,7 +50,7 @@ def display_versions(context: Context, system: str, item, members: set[str]) -> 
 
 
 def _include_version(
-    vs: dict, system: str, given: str | None = None, members: set[str] | None = None
+    vs: dict, system: str, given: str | None = None, members: Set[str] | None = None
 ) -> str | None:
     """The version the value set includes system at: the coding's own version when the value
     set includes that one, else the latest included one that has the code (members: the
@@ -92,7 +99,7 @@ def _mismatch(system: str, included: str, given: str, where: str) -> dict:
 
 
 def plan(
-    context: Context, vs: dict, system: str, given: str | None, item, members: set[str]
+    context: Context, vs: dict, system: str, given: str | None, item, members: Set[str]
 ) -> VersionPlan:
     """The version to validate against, and what disagreed on the way."""
     force = context.force_versions.get(system)
