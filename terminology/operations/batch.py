@@ -34,8 +34,15 @@ from terminology.params import Params
 # kept, at most MEMO_SIZE per context and MEMO_CONTEXTS contexts per registry; requests with
 # tx-resources are never memoised (their registry is per request).
 # Benchmarks switch it off (use_memo) to measure the uncached path.
-MEMO_SIZE = 20_000
-MEMO_CONTEXTS = 16
+# Bounds for a worker that should stay near 75 MB: a context holds at most one HCPCS
+# release's codes (about 7,100) in one display variant, which is the whole working set of
+# realistic batch traffic (claims codes repeat; a bench BV01 run meets about 4,800 codings);
+# a handful of contexts is what a deployment's batch clients use (a value set or two). An
+# answer costs about 1.5 KB with its key copied to its size, 5.4 KB when the key is
+# orjson.dumps' own result (a 4 KB buffer whatever the length): at most 48 MB (177 MB) per
+# worker, where 20,000 * 16 allowed 470 MB (1.7 GB).
+MEMO_SIZE = 8_192
+MEMO_CONTEXTS = 4
 _MEMO: WeakKeyDictionary = WeakKeyDictionary()
 _memo_on = True
 
@@ -92,7 +99,8 @@ def run(context: Context, instance_id: str | None = None) -> dict:
         if answer is None:
             answer = validations.answer(inner)
             if key is not None and len(memo) < MEMO_SIZE and _plain(answer):
-                memo[key] = answer  # shared by later answers: never mutated
+                # shared by later answers: never mutated; the key copied to its own size
+                memo[bytes(memoryview(key))] = answer
         answers.append({"name": "validation", "resource": answer})
     return {"resourceType": "Parameters", "parameter": answers}
 
