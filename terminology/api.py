@@ -11,10 +11,11 @@ Bases: /r4 (4.0.1), /r5 (5.0.0), /fhir (= /r4).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import cache
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote_to_bytes
@@ -27,6 +28,7 @@ from starlette.responses import Response
 
 import codesystem
 from terminology.engine import Engine, OperationRequest
+from terminology.live import Live
 from terminology.operations import metadata
 from terminology.operations.read import check_type, read
 from terminology.operations.search import search
@@ -54,28 +56,48 @@ FORMATS = {
 }
 CONTROL = ("_format", "_pretty")
 
-Handler = Callable[[Request, str], Awaitable[dict]]
+
+class _Served:
+    """Everything that answers requests and depends on the store's content: replaced
+    whole when the store changes (live.Live), so one request sees one state."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.stored = _StoredJson(engine)
+        self.capabilities = metadata.capability_statement(xml=_xml_available())
+        self.terminology = metadata.terminology_capabilities(engine.resources("CodeSystem"))
 
 
-def create_app(engine: Engine) -> FastAPI:
-    """The application serving one engine on /r4, /r5 and /fhir.
+Handler = Callable[[Request, str, _Served], Awaitable[dict]]
+
+
+def create_app(engine: Engine | Live[_Served]) -> FastAPI:
+    """The application serving one engine on /r4, /r5 and /fhir; given a Live state (as
+    app_from_store does), it follows the store's changes while it runs.
 
     Routes take the raw request and answer bytes: FHIR parameters are typed per operation
     (params.py), not by pydantic models, so FastAPI's validation layer stays off the hot
     path (its per-request cost is then Starlette's); no OpenAPI, since FHIR clients read
-    the CapabilityStatement instead."""
-    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    routes = _Routes(engine)
-    stored = _StoredJson(engine)
+    the CapabilityStatement instead. `app.state.engine` is the engine answering now."""
+    live = engine if isinstance(engine, Live) else Live.fixed(_Served(engine))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with live.running():
+            yield
+
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.engine = live.current.engine
+    live.on_swap(lambda served: setattr(app.state, "engine", served.engine))
     for path, handler, methods in (
-        ("/{base}/metadata", routes.metadata, ["GET"]),
-        ("/{base}/$versions", routes.versions, ["GET", "POST"]),
-        ("/{base}/{rtype}/${op}", routes.operation, ["GET", "POST"]),
-        ("/{base}/{rtype}/{id}/${op}", routes.operation, ["GET", "POST"]),
-        ("/{base}/{rtype}/{id}", routes.read, ["GET"]),
-        ("/{base}/{rtype}", routes.search, ["GET"]),
+        ("/{base}/metadata", _Routes.metadata, ["GET"]),
+        ("/{base}/$versions", _Routes.versions, ["GET", "POST"]),
+        ("/{base}/{rtype}/${op}", _Routes.operation, ["GET", "POST"]),
+        ("/{base}/{rtype}/{id}/${op}", _Routes.operation, ["GET", "POST"]),
+        ("/{base}/{rtype}/{id}", _Routes.read, ["GET"]),
+        ("/{base}/{rtype}", _Routes.search, ["GET"]),
     ):
-        app.router.add_route(path, _endpoint(handler, stored), methods=methods)
+        app.router.add_route(path, _endpoint(handler, live), methods=methods)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
     return app
@@ -84,32 +106,38 @@ def create_app(engine: Engine) -> FastAPI:
 def engine_from_store(path: Path | str | None = None) -> Engine:
     """An Engine over everything in the store (the default store when path is None);
     what did not change between code system versions is shared in memory."""
+    return _engine_snapshot(path)[1]
+
+
+def _engine_snapshot(path: Path | str | None) -> tuple[int, Engine]:
     with Store(path) as store:
-        resources = store.resources(each=Sharer())
-    return Engine(resources, codesystem.HCPCS_ALIASES)
+        generation, resources = store.snapshot(each=Sharer())
+    return generation, Engine(resources, codesystem.HCPCS_ALIASES)
+
+
+def _served_from_store(path: Path | None) -> tuple[int, _Served]:
+    generation, engine = _engine_snapshot(path)
+    return generation, _Served(engine)
 
 
 def app_from_store() -> FastAPI:
-    """uvicorn's app factory: each worker builds its engine from $HCPCS_TX_DB.
+    """uvicorn's app factory: each worker builds its engine from $HCPCS_TX_DB, and
+    rebuilds it when a load / update / remove changes the store (live.py).
 
     The stored resources and indexes are a few million objects that live as long as the
     worker: gc.freeze() takes them out of the cyclic collector's full passes, which
     otherwise walk all of them every so often under load (a long pause, worst in batches)."""
-    app = create_app(engine_from_store(default_path()))
+    app = create_app(Live(_served_from_store, default_path()))
     gc.freeze()
     return app
 
 
 class _Routes:
-    """The route bodies: each takes the request and the resolved base, returns R5."""
+    """The route bodies: each takes the request, the resolved base and the state serving
+    it, and returns R5."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.capabilities = metadata.capability_statement(xml=_xml_available())
-        code_systems = engine.resources("CodeSystem")
-        self.terminology = metadata.terminology_capabilities(code_systems)
-
-    async def operation(self, request: Request, base: str) -> dict:
+    @staticmethod
+    async def operation(request: Request, base: str, served: _Served) -> dict:
         path = request.path_params
         operation = path["op"]
         check_type(path["rtype"])
@@ -120,25 +148,29 @@ class _Routes:
         asked = OperationRequest(
             operation, path["rtype"], parameters, path.get("id"), languages, release, limit
         )
-        return self.engine.run(asked)
+        return served.engine.run(asked)
 
-    async def read(self, request: Request, base: str) -> dict:
-        return read(self.engine, request.path_params["rtype"], request.path_params["id"])
+    @staticmethod
+    async def read(request: Request, base: str, served: _Served) -> dict:
+        return read(served.engine, request.path_params["rtype"], request.path_params["id"])
 
-    async def search(self, request: Request, base: str) -> dict:
+    @staticmethod
+    async def search(request: Request, base: str, served: _Served) -> dict:
         kind = request.path_params["rtype"]
         url = str(request.base_url) + request.path_params["base"]
-        return search(self.engine.resources(kind), kind, _query(request), url)
+        return search(served.engine.resources(kind), kind, _query(request), url)
 
-    async def metadata(self, request: Request, base: str) -> dict:
+    @staticmethod
+    async def metadata(request: Request, base: str, served: _Served) -> dict:
         mode = _last(request, "mode", "full")
         if mode == "terminology":
-            return self.terminology
+            return served.terminology
         if mode not in ("full", "normative"):
             raise invalid("PARAM_INVALID", "mode", mode)
-        return self.capabilities
+        return served.capabilities
 
-    async def versions(self, request: Request, base: str) -> dict:
+    @staticmethod
+    async def versions(request: Request, base: str, served: _Served) -> dict:
         return metadata.versions(base)
 
 
@@ -233,18 +265,19 @@ class _Pieces(Response):
         await send({"type": "http.response.body", "body": chunks[-1] if chunks else b""})
 
 
-def _endpoint(handler: Handler, stored: _StoredJson) -> Callable[[Request], Awaitable[Response]]:
+def _endpoint(handler: Handler, live: Live[_Served]) -> Callable[[Request], Awaitable[Response]]:
     """Wraps a route body: base and format resolution, rendering, errors as outcomes."""
 
     async def endpoint(request: Request) -> Response:
         base = BASES.get(request.path_params["base"])
         fmt = "json"
+        served = live.current  # read once: the whole request sees one state of the store
         try:
             if base is None:
                 raise _error(404, "not-found", f"Unknown base '/{request.path_params['base']}'")
             fmt = _format(request)
-            answer = await handler(request, base)
-            if fmt == "json" and (pieces := stored.render(answer, base)) is not None:
+            answer = await handler(request, base, served)
+            if fmt == "json" and (pieces := served.stored.render(answer, base)) is not None:
                 return (
                     Response(pieces[0], 200, media_type=JSON_TYPE)
                     if len(pieces) == 1 and len(pieces[0]) <= CHUNK

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import orjson
 import typer
@@ -18,10 +19,17 @@ import codesystem
 import codesystem.cli
 import terminology.conformance.cli
 from terminology.engine import Engine, OperationRequest
-from terminology.loader import LoadError, shipped_fhir_core, shipped_releases, store_files
+from terminology.loader import (
+    LoadError,
+    ReleaseLoaded,
+    shipped_fhir_core,
+    shipped_releases,
+    store_files,
+)
 from terminology.operations.changes import changes as changes_operation
 from terminology.outcome import TerminologyError
 from terminology.registry import recency_key, version_key
+from terminology.releases import remove_release, stored_releases
 from terminology.store import ENV_VAR, Store, StoreError, default_path
 
 app = typer.Typer(help="HCPCS Level II FHIR terminology server.", no_args_is_help=True)
@@ -46,15 +54,142 @@ def main(
 @app.command()
 def load(
     releases: Annotated[list[Path], typer.Argument(help="CMS release zip/txt/xlsx/xls or JSON.")],
+    release: Annotated[
+        str | None,
+        typer.Option(
+            help="The release (YYYY-MM) of the one CMS file given, if its name and "
+            "data do not tell it right."
+        ),
+    ] = None,
+    partial: Annotated[
+        bool,
+        typer.Option(
+            "--partial",
+            help="Store a release with far fewer codes than the one "
+            "before it (a fragment); it never becomes the default version.",
+        ),
+    ] = False,
 ) -> None:
-    """Store CMS releases or FHIR CodeSystem/ValueSet/ConceptMap/Bundle JSON, atomically."""
+    """Store CMS releases or FHIR CodeSystem/ValueSet/ConceptMap/Bundle JSON, atomically
+    (a bad file stores nothing); running servers pick the change up within seconds."""
     try:
-        with Store(_state["db"]) as store:
-            count = store_files(store, releases)
+        with _open_store() as store:
+            fresh = store.is_empty()
+            report = store_files(store, releases, release=release, partial=partial)
+            if fresh:  # a new store knows the FHIR core code systems, as `serve` gives them
+                store_files(store, shipped_fhir_core())
     except (LoadError, StoreError) as error:
+        _fail(str(error), 2)
+    for loaded in report.releases:
+        typer.echo(_describe_loaded(loaded))
+        for warning in loaded.warnings:
+            typer.echo(f"  warning: {warning}", err=True)
+    others = report.resources - sum(1 for _ in report.releases)
+    typer.echo(
+        f"stored {report.resources} resources in {_state['db']} ({others} besides the "
+        "release CodeSystems: value sets, code tables, history, FHIR files)"
+    )
+
+
+@app.command()
+def update(
+    page: Annotated[
+        str | None,
+        typer.Option(help="Page linking the release zips (default: CMS's quarterly-update page)."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Skip releases before this one (YYYY-MM).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be downloaded; store nothing.")
+    ] = False,
+) -> None:
+    """Download the CMS releases linked from the quarterly-update page that the store lacks,
+    verify each, store them in one transaction. Exit 1 when a link was refused (the good
+    ones are stored), 2 when the page cannot be read."""
+    from terminology import update as updater
+
+    try:
+        report = updater.update(
+            _state["db"],
+            page or updater.DEFAULT_PAGE,
+            since,
+            dry_run=dry_run,
+            progress=updater.progress_for(sys.stderr),
+            on_event=lambda event: typer.echo(event.line()),
+        )
+    except updater.UpdateError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"stored {count} resources in {_state['db']}")
+    typer.echo(report.summary())
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def _describe_loaded(loaded: ReleaseLoaded) -> str:
+    kind = "partial release (content: fragment)" if loaded.partial else "release"
+    text = (
+        f"stored HCPCS {kind} {loaded.version} (from the {loaded.version_from}): "
+        f"{loaded.codes:,} codes = {loaded.procedures:,} procedures + {loaded.modifiers:,} "
+        f"modifiers, from {loaded.file} (sha256 {loaded.sha256[:12]}…)"
+    )
+    if loaded.previous:
+        changed = ", ".join(f"{n:,} {kind}" for kind, n in loaded.changes.items())
+        text += f"\n  against {loaded.previous}: {changed}"
+    return text
+
+
+@app.command("releases")
+def list_releases(json: JsonFlag = False) -> None:
+    """The HCPCS releases stored: version, codes, what changed against the release before,
+    source file and sha256, when loaded."""
+    with _open_store() as store:
+        held = stored_releases(store)
+    if json:
+        typer.echo(orjson.dumps([asdict(r) for r in held], option=orjson.OPT_INDENT_2))
+        return
+    if not held:
+        typer.echo(f"no HCPCS release stored in {_state['db']}")
+        return
+    typer.echo(
+        f"{'version':9} {'codes':>6} {'added':>6} {'terminated':>10}  loaded at"
+        "                  file (sha256)"
+    )
+    default = max(held, key=lambda r: (not r.partial, r.version))
+    for r in held:
+        added = str(r.changes.get("added", "")) if r.previous else "-"
+        ended = str(r.changes.get("terminated", "")) if r.previous else "-"
+        mark = " (default)" if r is default else " (partial)" if r.partial else ""
+        typer.echo(
+            f"{r.version:9} {r.codes:>6,} {added:>6} {ended:>10}  {r.loaded_at or '-':25}"
+            f"  {r.file or '-'} ({r.sha256[:12] or '-'}){mark}"
+        )
+
+
+@app.command()
+def remove(
+    version: Annotated[str, typer.Argument(help="The release to take out, e.g. 2020-04.")],
+) -> None:
+    """Take one HCPCS release out of the store, with its value sets and code tables; the
+    history (replacement map, change value sets) is rebuilt without it."""
+    try:
+        with _open_store() as store:
+            count = remove_release(store, version)
+    except StoreError as error:
+        _fail(str(error), 1)
+    typer.echo(f"removed HCPCS release {version} ({count} resources) from {_state['db']}")
+
+
+def _open_store() -> Store:
+    """The --db store, or a one-line error (exit 2) when it cannot be opened."""
+    try:
+        return Store(_state["db"])
+    except StoreError as error:
+        _fail(str(error), 2)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -148,7 +283,7 @@ def changes(
     """What changed between two stored releases: added, removed, terminated, re-described
     codes and property changes (read from the store, no engine start-up)."""
     _ensure_loaded()
-    with Store(_state["db"]) as store:
+    with _open_store() as store:
         held = {r.get("version"): r for r in store.by_url("CodeSystem", system)}
     old, new = (_stored_version(held, system, v) for v in (from_version, to_version))
     if recency_key(old) > recency_key(new):
@@ -185,7 +320,7 @@ def _compile_sources() -> None:
 def _ensure_loaded() -> None:
     """Fill an empty store with the shipped CMS releases and FHIR core resources, so a fresh
     install serves data."""
-    with Store(_state["db"]) as store:
+    with _open_store() as store:
         if not store.is_empty():
             return
         releases, core = shipped_releases(), shipped_fhir_core()
@@ -193,9 +328,17 @@ def _ensure_loaded() -> None:
             typer.echo("warning: empty store and no shipped releases (see `load`)", err=True)
         if not releases and not core:
             return
-        names = ", ".join(p.name for p in (*releases, *core))
-        typer.echo(f"empty store: loading {names}", err=True)
-        store_files(store, [*releases, *core])
+        typer.echo(
+            f"empty store {_state['db']}: loading the {len(releases)} shipped CMS releases and "
+            "the FHIR core code systems (once; about 2 s per release)",
+            err=True,
+        )
+        try:
+            report = store_files(store, [*releases, *core])
+        except (LoadError, StoreError) as error:
+            _fail(str(error), 2)
+        for loaded in report.releases:
+            typer.echo(_describe_loaded(loaded).split("\n")[0], err=True)
 
 
 def _engine() -> Engine:

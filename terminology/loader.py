@@ -6,15 +6,18 @@ load (the store keeps what it had) with an error naming the file.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import orjson
 
 import codesystem
+from terminology import releases
 from terminology.registry import TYPES, recency_key
-from terminology.store import Store
+from terminology.store import Batch, Source, Store
 from terminology.versions import to_r5
 
 RELEASE_SUFFIXES = (".zip", ".txt", ".xlsx", ".xls")
@@ -35,42 +38,104 @@ class LoadError(Exception):
         self.path = path
 
 
-def load_files(paths: Iterable[Path | str]) -> list[dict]:
-    """R5 resources from release files, FHIR JSON files, or folders of them, in order.
+@dataclass(frozen=True)
+class ReleaseLoaded:
+    """What a load did with one CMS release (the CLI prints it)."""
 
-    The code-table CodeSystems of CMS releases are added once, whatever the release count.
-    """
-    resources: list[dict] = []
-    releases = 0
-    for path in _expand(Path(p) for p in paths):
-        if path.suffix.lower() == ".json":
-            resources.extend(read_fhir_json(path))
-        else:
-            resources.extend(read_release(path))
-            releases += 1
-    if releases:
-        resources.extend(codesystem.code_table_codesystems())
-    return resources
+    version: str
+    version_from: str
+    procedures: int
+    modifiers: int
+    file: str
+    sha256: str
+    partial: bool
+    warnings: tuple[str, ...]
+    previous: str | None = None
+    changes: dict[str, int] = field(default_factory=dict)
 
-
-def store_files(store: Store, paths: Iterable[Path | str]) -> int:
-    """Load files into the store in one transaction; when HCPCS releases are among them, the
-    history resources are rebuilt in that transaction from every stored release."""
-    resources = load_files(paths)
-    hcpcs = any(_is_hcpcs(r) for r in resources)
-    return store.load(resources, derive=history_resources if hcpcs else None)
+    @property
+    def codes(self) -> int:
+        return self.procedures + self.modifiers
 
 
-def history_resources(store: Store) -> list[dict]:
-    """The replacements ConceptMap over all stored HCPCS releases, and the change ValueSets
-    (added / terminated / re-described) of each release against the one before it."""
-    releases = sorted(store.by_url("CodeSystem", codesystem.HCPCS_URL), key=recency_key)
-    if not releases:
-        return []
-    derived = [codesystem.replacements_conceptmap(releases)]
-    for old, new in zip(releases, releases[1:], strict=False):
-        derived += codesystem.change_valuesets(old, new)
-    return derived
+@dataclass(frozen=True)
+class LoadReport:
+    releases: tuple[ReleaseLoaded, ...]
+    resources: int  # rows written, derived history resources included
+
+
+def load_files(
+    paths: Iterable[Path | str], *, release: str | None = None, partial: bool = False
+) -> list[dict]:
+    """R5 resources from release files, FHIR JSON files, or folders of them, in order."""
+    return [
+        r
+        for batch, _ in read_files(paths, release=release, partial=partial)
+        for r in batch.resources
+    ]
+
+
+def read_files(
+    paths: Iterable[Path | str], *, release: str | None = None, partial: bool = False
+) -> list[tuple[Batch, ReleaseLoaded | None]]:
+    """One Batch per file (its resources and where they came from) and, for a CMS release,
+    what was read. `release` (YYYY-MM) names the version of the one release file given."""
+    files = list(_expand(Path(p) for p in paths))
+    release_files = [f for f in files if f.suffix.lower() != ".json"]
+    if release and len(release_files) != 1:
+        raise LoadError(Path(release), "--release names the version of exactly one release file")
+    return [
+        _read_json(path)
+        if path.suffix.lower() == ".json"
+        else _read_release(path, release, partial)
+        for path in files
+    ]
+
+
+def store_files(
+    store: Store,
+    paths: Iterable[Path | str],
+    *,
+    release: str | None = None,
+    partial: bool = False,
+) -> LoadReport:
+    """Load files into the store in one transaction. A CMS release far smaller than the
+    release before it is refused unless `partial` (then stored as a fragment); when
+    releases are among the files, the history resources are rebuilt in that transaction."""
+    read = read_files(paths, release=release, partial=partial)
+    loaded = [info for _, info in read if info is not None]
+    if loaded and not partial:
+        _check_complete([b for b, info in read if info is not None], store)
+    derive = releases.history_resources if loaded else None
+    written = store.load([batch for batch, _ in read], derive=derive)
+    return LoadReport(tuple(_with_changes(info, store) for info in loaded), written)
+
+
+def _check_complete(batches: list[Batch], store: Store) -> None:
+    held = {r["version"]: r for r in store.by_url("CodeSystem", codesystem.HCPCS_URL)}
+    new = [_hcpcs(b) for b in batches]
+    held.update({r["version"]: r for r in new})
+    for resource in new:
+        try:
+            releases.check_complete(resource, held.values())
+        except releases.IncompleteRelease as error:
+            file = next(b.source.file for b in batches if b.source and _hcpcs(b) is resource)
+            raise LoadError(Path(file), str(error)) from None
+
+
+def _hcpcs(batch: Batch) -> dict:
+    return next(r for r in batch.resources if _is_hcpcs(r))
+
+
+def _with_changes(info: ReleaseLoaded, store: Store) -> ReleaseLoaded:
+    """The loaded release with what changed against the stored release before it."""
+    held = sorted(store.by_url("CodeSystem", codesystem.HCPCS_URL), key=recency_key)
+    at = next(i for i, r in enumerate(held) if r["version"] == info.version)
+    if at == 0:
+        return info
+    previous, new = held[at - 1], held[at]
+    counts = codesystem.compare_releases(previous, new).counts()
+    return replace(info, previous=previous["version"], changes=counts)
 
 
 def _is_hcpcs(resource: dict) -> bool:
@@ -78,19 +143,51 @@ def _is_hcpcs(resource: dict) -> bool:
     return kind == "CodeSystem" and url == codesystem.HCPCS_URL
 
 
-def read_release(path: Path) -> list[dict]:
-    """A CMS release file -> its HCPCS CodeSystem and the HCPCS ValueSets of that release
-    (in effect from the release's start, so that a `date` picks them like the release)."""
+def _read_release(path: Path, version: str | None, partial: bool) -> tuple[Batch, ReleaseLoaded]:
+    """A CMS release file -> its HCPCS CodeSystem, the HCPCS ValueSets of that release (in
+    effect from the release's start, so that a `date` picks them like the release) and the
+    code-table CodeSystems its values point at, as one batch."""
     try:
-        release = codesystem.read_release(path)
+        release = codesystem.read_release(path, version)
         hcpcs = codesystem.to_fhir(release)
         valuesets = codesystem.hcpcs_valuesets(release)
-        for vs in valuesets:
-            vs["effectivePeriod"] = dict(hcpcs["effectivePeriod"])
-        return [hcpcs, *valuesets]
+        tables = codesystem.code_table_codesystems(release=release)
     except codesystem.ReleaseError as error:
         message = str(error)
         raise LoadError(path, message.removeprefix(f"{path}: ")) from error
+    for vs in valuesets:
+        vs["effectivePeriod"] = dict(hcpcs["effectivePeriod"])
+    resources = [hcpcs, *valuesets, *tables]
+    if partial:
+        releases.mark_partial(resources)
+    digest = _sha256(path)
+    source = Source(releases.source_key(release.version), path.name, digest)
+    kinds = [c.kind for c in release.concepts]
+    info = ReleaseLoaded(
+        version=release.version,
+        version_from="given --release"
+        if version
+        else getattr(release, "version_source", "file name"),
+        procedures=kinds.count("procedure"),
+        modifiers=kinds.count("modifier"),
+        file=path.name,
+        sha256=digest,
+        partial=partial,
+        warnings=release.warnings,
+    )
+    return Batch(resources, source), info
+
+
+def _read_json(path: Path) -> tuple[Batch, None]:
+    digest = _sha256(path)
+    return Batch(
+        read_fhir_json(path), Source(f"file|{path.name}|{digest}", path.name, digest)
+    ), None
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def read_fhir_json(path: Path) -> list[dict]:
@@ -117,8 +214,11 @@ def read_fhir_json(path: Path) -> list[dict]:
 
 
 def shipped_releases() -> list[Path]:
-    """The CMS releases shipped with the project (served by a fresh install)."""
-    return sorted(Path(os.environ.get(RELEASES_ENV) or SHIPPED_RELEASES).glob("*.zip"))
+    """The CMS releases shipped with the project (served by a fresh install): every
+    release file in the folder and its subfolders (CMS names some files only `anweb.xlsx`)."""
+    folder = Path(os.environ.get(RELEASES_ENV) or SHIPPED_RELEASES)
+    found = (p for p in folder.rglob("*") if p.suffix.lower() in RELEASE_SUFFIXES)
+    return sorted(p for p in found if p.is_file())
 
 
 def shipped_fhir_core() -> list[Path]:

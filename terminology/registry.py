@@ -33,6 +33,13 @@ def recency_key(resource: dict) -> tuple:
     return (start[:10], version_key(resource.get("version")))
 
 
+def preference_key(resource: dict) -> tuple:
+    """Which version answers when none is asked for: a complete one before a fragment (a
+    partial release never becomes the default while a complete one is held), then the
+    latest (recency_key)."""
+    return (resource.get("content") != "fragment", *recency_key(resource))
+
+
 def version_matches(pattern: str, version: str | None) -> bool:
     """Exact match, or a wildcard pattern such as 1.0.x / 1.x / 1.0.*."""
     if version is None:
@@ -135,7 +142,7 @@ class Registry:
             return None
         if len(found) == 1:
             return found[0]
-        return max(found, key=recency_key)
+        return max(found, key=preference_key)
 
     def in_force(self, date: str) -> dict[str, str]:
         """url -> the CodeSystem version in force at date (YYYY-MM-DD): the largest
@@ -273,9 +280,11 @@ class Registry:
 
 
 def _at(held: list[dict], date: str) -> dict:
-    """The one in force at date: the latest started on or before it, else the earliest."""
-    started = [r for r in held if recency_key(r)[0] <= date]
-    return max(started, key=recency_key) if started else min(held, key=recency_key)
+    """The one in force at date: the latest started on or before it, else the earliest
+    (fragments only where nothing complete is held, as for the default version)."""
+    complete = [r for r in held if r.get("content") != "fragment"] or held
+    started = [r for r in complete if recency_key(r)[0] <= date]
+    return max(started, key=recency_key) if started else min(complete, key=recency_key)
 
 
 def _translation_index(maps: Iterable[list[dict]]) -> dict[tuple[str, str], list[tuple[str, dict]]]:

@@ -2,9 +2,15 @@
 
 One row per resource, keyed by (type, id) and indexed by (type, url, version): each HCPCS
 release is its own CodeSystem version, so loading 2020 next to 2019 adds a row, and loading
-the same release again replaces it. A load is one transaction: a failure rolls it back and
-what was served before stays intact. JSON is stored compactly (orjson, zlib above a size
-where it pays off: a full HCPCS CodeSystem shrinks about tenfold).
+the same release again replaces it. A load (or a removal) is one transaction: a failure
+rolls it back and what was served before stays intact. JSON is stored compactly (orjson,
+zlib above a size where it pays off: a full HCPCS CodeSystem shrinks about tenfold).
+
+Each row remembers its origin: the source (a release file, a JSON file) it came from, or
+DERIVED for what a load computes from everything stored (the HCPCS history resources). A
+source's row says which file it was, its sha256 and when it was loaded, so a release can
+be listed and removed with everything it brought. Every committed change bumps the store's
+generation, which running servers poll to reload (WAL mode: they read while a load writes).
 """
 
 from __future__ import annotations
@@ -14,7 +20,10 @@ import os
 import re
 import sqlite3
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -30,10 +39,22 @@ CREATE TABLE IF NOT EXISTS resource (
     version TEXT,
     zipped INTEGER NOT NULL,
     json BLOB NOT NULL,
+    origin TEXT,
     PRIMARY KEY (type, id)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS resource_url ON resource (type, url, version);
+CREATE TABLE IF NOT EXISTS source (
+    key TEXT PRIMARY KEY,
+    file TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    loaded_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+DERIVED = "derived"
+"""The origin of resources computed at load time from everything stored (replaced whole)."""
+BUSY_TIMEOUT_S = 30.0
+"""How long a writer waits for another writer (a concurrent `load`) before giving up."""
 
 
 def default_path() -> Path:
@@ -47,7 +68,26 @@ Derive = Callable[["Store"], Iterable[dict]]
 
 
 class StoreError(Exception):
-    """A resource the store cannot hold (no resourceType, no id and no url)."""
+    """A store that cannot be used, or a resource it cannot hold."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a group of stored resources came from: key names it (e.g. the release's
+    `CodeSystem|url|version`), file and sha256 identify the bytes."""
+
+    key: str
+    file: str
+    sha256: str
+    loaded_at: str = ""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Resources loaded together from one source (None: no record of where from)."""
+
+    resources: list[dict]
+    source: Source | None = None
 
 
 class Store:
@@ -55,9 +95,21 @@ class Store:
 
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = Path(path) if path else default_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None)
-        self._db.executescript(_SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+            self._migrate()
+        except (OSError, sqlite3.Error) as error:
+            raise StoreError(f"{self.path}: not a usable store ({error})") from None
+
+    def _migrate(self) -> None:
+        """Stores written before origins were recorded get the column (their rows: none)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(resource)")}
+        if "origin" not in columns:
+            self._db.execute("ALTER TABLE resource ADD COLUMN origin TEXT")
+        self._db.execute("CREATE INDEX IF NOT EXISTS resource_origin ON resource (origin)")
 
     def close(self) -> None:
         self._db.close()
@@ -68,31 +120,93 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def load(self, resources: Iterable[dict], derive: Derive | None = None) -> int:
+    def load(self, batches: Iterable[Batch | dict], derive: Derive | None = None) -> int:
         """Add or replace resources in one transaction; returns how many were written.
 
-        derive(store), called inside the same transaction after the puts, returns resources
-        computed from everything then stored (e.g. a map over all releases); each replaces
-        every stored version of its url, so a concurrent load cannot leave it incomplete.
+        Each Batch records its source; a bare dict is a resource with no source. derive
+        (store), called inside the same transaction after the puts, returns resources
+        computed from everything then stored (e.g. a map over all releases): they replace
+        every resource derived before, so a concurrent load cannot leave them incomplete.
         """
-        count = 0
-        self._db.execute("BEGIN IMMEDIATE")
+        with self._transaction():
+            count = 0
+            for batch in batches:
+                if isinstance(batch, dict):
+                    batch = Batch([batch])
+                count += self._put_batch(batch)
+            return count + self._derive(derive)
+
+    def remove(self, source_key: str, derive: Derive | None = None) -> int:
+        """Take out everything one source brought (and re-derive), in one transaction;
+        returns how many resources went. An unknown key is a StoreError."""
+        with self._transaction():
+            if self.source(source_key) is None:
+                raise StoreError(f"nothing stored from {source_key}")
+            removed = self._db.execute("DELETE FROM resource WHERE origin = ?", (source_key,))
+            self._db.execute("DELETE FROM source WHERE key = ?", (source_key,))
+            count = removed.rowcount
+            self._derive(derive)
+            return count
+
+    def sources(self) -> list[Source]:
+        """Every recorded source, in load order."""
+        rows = self._db.execute("SELECT key, file, sha256, loaded_at FROM source ORDER BY rowid")
+        return [Source(*row) for row in rows]
+
+    def source(self, key: str) -> Source | None:
+        row = self._db.execute(
+            "SELECT key, file, sha256, loaded_at FROM source WHERE key = ?", (key,)
+        ).fetchone()
+        return Source(*row) if row else None
+
+    def generation(self) -> int:
+        """A number that changes with every committed load or removal (by any process)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return row[0] if row else 0
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
         try:
-            for resource in resources:
-                self._put(resource)
-                count += 1
-            for resource in derive(self) if derive else ():
-                self._db.execute(
-                    "DELETE FROM resource WHERE type = ? AND url = ?",
-                    (resource["resourceType"], resource["url"]),
-                )
-                self._put(resource)
-                count += 1
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:  # another writer held it too long
+            raise StoreError(f"{self.path}: the store is busy ({error}); try again") from None
+        try:
+            yield
+            self._db.execute(
+                "INSERT INTO meta VALUES ('generation', 1) "
+                "ON CONFLICT (key) DO UPDATE SET value = value + 1"
+            )
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
-        return count
+
+    def _put_batch(self, batch: Batch) -> int:
+        origin = batch.source.key if batch.source else None
+        if batch.source is not None:
+            # what this source brought before goes, so a reload leaves nothing stale behind
+            self._db.execute("DELETE FROM resource WHERE origin = ?", (origin,))
+            loaded_at = batch.source.loaded_at or datetime.now(UTC).isoformat(timespec="seconds")
+            self._db.execute(
+                "INSERT OR REPLACE INTO source VALUES (?, ?, ?, ?)",
+                (origin, batch.source.file, batch.source.sha256, loaded_at),
+            )
+        for resource in batch.resources:
+            self._put(resource, origin)
+        return len(batch.resources)
+
+    def _derive(self, derive: Derive | None) -> int:
+        if derive is None:
+            return 0
+        derived = list(derive(self))
+        self._db.execute("DELETE FROM resource WHERE origin = ?", (DERIVED,))
+        for resource in derived:
+            self._db.execute(  # rows derived before origins were recorded
+                "DELETE FROM resource WHERE type = ? AND url = ?",
+                (resource["resourceType"], resource["url"]),
+            )
+            self._put(resource, DERIVED)
+        return len(derived)
 
     def resources(
         self, resource_type: str | None = None, each: Callable[[dict], dict] | None = None
@@ -117,6 +231,15 @@ class Store:
             if paused:
                 gc.enable()
 
+    def snapshot(self, each: Callable[[dict], dict] | None = None) -> tuple[int, list[dict]]:
+        """The generation and every resource, read in one transaction: what a server
+        builds its engine from, never a half-committed load."""
+        self._db.execute("BEGIN")
+        try:
+            return self.generation(), self.resources(each=each)
+        finally:
+            self._db.execute("COMMIT")
+
     def by_url(self, resource_type: str, url: str) -> list[dict]:
         """Every stored version of one canonical url (uncommitted writes of a load included)."""
         rows = self._db.execute(
@@ -128,7 +251,7 @@ class Store:
     def is_empty(self) -> bool:
         return self._db.execute("SELECT 1 FROM resource LIMIT 1").fetchone() is None
 
-    def _put(self, resource: dict) -> None:
+    def _put(self, resource: dict, origin: str | None) -> None:
         kind = resource.get("resourceType")
         if not kind or not (resource.get("id") or resource.get("url")):
             raise StoreError(f"a {kind or 'resource'} needs a resourceType and an id or url")
@@ -144,8 +267,9 @@ class Store:
                 (kind, url, version),
             )
         self._db.execute(
-            "INSERT OR REPLACE INTO resource VALUES (?, ?, ?, ?, ?, ?)",
-            (kind, resource["id"], url, version, int(zipped), blob),
+            "INSERT OR REPLACE INTO resource (type, id, url, version, zipped, json, origin) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (kind, resource["id"], url, version, int(zipped), blob, origin),
         )
 
     def _free_id(self, kind: str, resource: dict, url: str | None, version: str | None) -> str:

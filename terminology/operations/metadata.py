@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib import metadata as _dist
 
 from codesystem.layout import NAMESPACE
-from terminology.registry import recency_key
+from terminology.registry import preference_key, recency_key
 
 SOFTWARE = "hcpcs-tx"
 try:
@@ -141,10 +141,13 @@ def _code_systems(code_systems: list[dict]) -> list[dict]:
             by_url.setdefault(cs["url"], []).append(cs)
     result = []
     for url, held in sorted(by_url.items()):
-        held.sort(key=recency_key)  # the default (latest) version last
-        versions = [{"code": cs["version"]} for cs in held if cs.get("version")]
-        if versions:
-            versions[-1]["isDefault"] = True
+        held.sort(key=recency_key)
+        default = max(held, key=preference_key)
+        versions = [
+            {"code": cs["version"], **({"isDefault": True} if cs is default else {})}
+            for cs in held
+            if cs.get("version")
+        ]
         entry = {"uri": url, "version": versions} if versions else {"uri": url}
         result.append({**entry, "content": held[-1].get("content", "complete")})
     return result

@@ -37,10 +37,10 @@ def test_load_stores_the_replacement_map_and_change_valuesets(history_db) -> Non
 
 
 def test_loading_another_release_rebuilds_the_map_from_every_release(db_copy) -> None:
-    """The 2026 excerpt (a 14-code fragment) becomes the latest here; the map keeps the
-    2019/2020 replacements, adds Q4228, and stays one resource."""
+    """The 2026 excerpt (a 14-code fragment, so loaded as partial) is the newest here; the
+    map keeps the 2019/2020 replacements, adds Q4228, and stays one resource."""
     with Store(db_copy) as store:
-        store_files(store, [shared_file(EXCERPT_2026)])
+        store_files(store, [shared_file(EXCERPT_2026)], partial=True)
         (cm,) = store.by_url("ConceptMap", REPLACEMENTS)
         valuesets = _urls(store, "ValueSet")
     elements = {e["code"]: e for g in cm["group"] for e in g["element"]}
@@ -56,7 +56,7 @@ def test_a_failed_load_keeps_the_map(db_copy, tmp_path) -> None:
     bad = tmp_path / "HCPC2027_JAN_ANWEB.txt"
     bad.write_text("not a release\n")
     with Store(db_copy) as store, pytest.raises(LoadError):
-        store_files(store, [shared_file(EXCERPT_2026), bad])
+        store_files(store, [shared_file(EXCERPT_2026), bad], partial=True)
     with Store(db_copy) as store:
         assert [cm["version"] for cm in store.by_url("ConceptMap", REPLACEMENTS)] == ["2020-01"]
 

@@ -36,10 +36,14 @@ def test_load_fhir_json_and_a_failed_load_changes_nothing(tmp_path) -> None:
     db = tmp_path / "s.sqlite3"
     code, output = _run(db, "load", str(good))
     assert code == 0 and output.startswith("stored 1 resources")
+    with Store(db) as store:  # a new store also gets the FHIR core code systems
+        stored = [r["url"] for r in store.resources()]
+    assert stored[0] == CM_R4["url"]
+    assert "http://hl7.org/fhir/administrative-gender" in stored
     code, output = _run(db, "load", str(good), str(bad))
     assert code == 2 and f"{bad}: resourceType 'Patient'" in output
     with Store(db) as store:
-        assert [r["url"] for r in store.resources()] == [CM_R4["url"]]
+        assert [r["url"] for r in store.resources()] == stored
 
 
 def test_lookup(filled_db) -> None:

@@ -64,7 +64,22 @@ def test_bad_release_and_missing_file_are_named(tmp_path) -> None:
 
 
 def test_shipped_releases_from_the_tree_or_the_environment(monkeypatch, tmp_path) -> None:
-    names = [p.name for p in shipped_releases()]
-    assert names == ["2019-Alpha-Numeric-HCPCS-File.zip", "2020-Alpha-Numeric-HCPCS-File.zip"]
+    """Every complete release shipped, subfolders included (the 2020 quarters are all
+    called anweb.xlsx); never the 2026 excerpt, which is a fragment."""
+    folder = shipped_releases()[0].parent
+    names = [str(p.relative_to(folder)) for p in shipped_releases()]
+    assert names == [
+        "2019-Alpha-Numeric-HCPCS-File.zip",
+        "2020-04/anweb.xlsx",
+        "2020-07/anweb.xlsx",
+        "2020-10/anweb.xlsx",
+        "2020-Alpha-Numeric-HCPCS-File.zip",
+        "HCPC2025_OCT_ANWEB.xlsx",
+        "january-2025-alpha-numeric-hcpcs-file.zip",
+    ]
     monkeypatch.setenv(RELEASES_ENV, str(tmp_path))
     assert shipped_releases() == []
+    (tmp_path / "notes.txt.bak").write_text("not a release")
+    (tmp_path / "2020-04").mkdir()
+    (tmp_path / "2020-04" / "anweb.xlsx").write_bytes(b"")
+    assert shipped_releases() == [tmp_path / "2020-04" / "anweb.xlsx"]
