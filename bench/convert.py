@@ -15,6 +15,7 @@ from pathlib import Path
 import orjson
 
 from codesystem import read_release, to_fhir
+from terminology.loader import shipped_releases
 
 PROJECT = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 2.0
@@ -59,7 +60,7 @@ def main() -> None:
     parser.add_argument("releases", nargs="*", type=Path)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    releases = args.releases or sorted((PROJECT / "data" / "releases").glob("*.zip"))
+    releases = args.releases or shipped_releases()
     for path in releases:
         print(bench(path, args.runs), flush=True)
 

@@ -38,7 +38,7 @@ WORK = ROOT / "bench/.work"
 
 def _store(db: Path) -> Path:
     if not db.exists():
-        log(f"no store at {db}: loading data/releases/*.zip")
+        log(f"no store at {db}: loading data/releases/")
         load_store(Settings(), db)
     return db
 

@@ -151,7 +151,8 @@ def once_lines(results: dict) -> str:
     out = [
         f"- load one full release (`{store.get('release', '?')}`, fresh store, whole "
         f"`hcpcs-tx load` command): **{_f(store.get('load_one_release_s'))} s**; "
-        f"the other releases: {_f(store.get('load_rest_s'))} s",
+        f"the other releases: {_f(store.get('load_rest_s'))} s; store file with all "
+        f"{len(store.get('releases', []))} releases: **{_f(store.get('store_mb'), 1)} MB**",
         "- cold start to first answer (`$lookup`, store loaded): "
         f"**{_f(srv.get('cold_start_s'))} s**",
     ]
@@ -262,7 +263,8 @@ def update_readme(readme: Path, results: dict, md_path: Path) -> None:
         "Reproduce from a fresh clone, after the install line at the top of this README, with "
         "`.venv/bin/python -m bench` (or `bench/run.sh`; `--help` lists the knobs): it installs "
         "wrk from Debian's packages if missing (apt-get, non-interactive, said in the output), "
-        "loads `data/releases/*.zip` into a fresh store under `bench/.work/`, starts the server "
+        "loads every release in `data/releases/` into a fresh store under `bench/.work/`, "
+        "starts the server "
         "as in production and the two ceilings, checks then loads every scenario, and takes "
         "about 5 minutes. Profile before optimising (`.venv/bin/pip install -e '.[bench]'` "
         "adds pyinstrument and py-spy): "

@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 import codesystem
+from terminology import logs
 from terminology.engine import Engine, OperationRequest
 from terminology.live import Live
 from terminology.operations import metadata
@@ -127,8 +128,11 @@ def app_from_store() -> FastAPI:
     The stored resources and indexes are a few million objects that live as long as the
     worker: gc.freeze() takes them out of the cyclic collector's full passes, which
     otherwise walk all of them every so often under load (a long pause, worst in batches)."""
-    app = create_app(Live(_served_from_store, default_path()))
+    logs.configure()
+    live = Live(_served_from_store, default_path())
+    app = create_app(live)
     gc.freeze()
+    log.info("worker started: serving %s, generation %s", live.path, live.generation)
     return app
 
 

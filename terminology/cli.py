@@ -6,6 +6,7 @@ filled with the releases shipped in data/releases, as `serve` does.
 
 from __future__ import annotations
 
+import enum
 import os
 import sys
 from dataclasses import asdict
@@ -18,6 +19,7 @@ import typer
 import codesystem
 import codesystem.cli
 import terminology.conformance.cli
+from terminology import logs
 from terminology.engine import Engine, OperationRequest
 from terminology.loader import (
     LoadError,
@@ -37,6 +39,7 @@ app.command("convert")(codesystem.cli.convert)
 app.command("conformance")(terminology.conformance.cli.conformance)
 
 _state: dict[str, Path] = {}
+LogLevel = enum.Enum("LogLevel", {name: name for name in logs.LEVELS}, type=str)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the FHIR resource (R5 JSON).")]
 
 
@@ -199,13 +202,28 @@ def serve(
     workers: Annotated[
         int, typer.Option(envvar="HCPCS_TX_WORKERS", help="Worker processes (use the core count).")
     ] = 1,
+    log_level: Annotated[
+        LogLevel,
+        typer.Option(envvar=logs.LEVEL_ENV, help="Server log level (worker start, reloads)."),
+    ] = LogLevel.info,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log",
+            envvar=logs.ACCESS_ENV,
+            help="Log every request (method, path, status, ms) at info level.",
+        ),
+    ] = False,
 ) -> None:
-    """Serve everything stored on /r4, /r5 and /fhir (an empty store gets the shipped releases)."""
+    """Serve everything stored on /r4, /r5 and /fhir (an empty store gets the shipped
+    releases); `load`, `update` and `remove` show up within seconds, without a restart."""
     import uvicorn
 
     _ensure_loaded()
     _compile_sources()
     os.environ[ENV_VAR] = str(_state["db"])  # each worker opens the same store
+    os.environ[logs.LEVEL_ENV] = log_level.value  # and logs at the same level
+    os.environ[logs.ACCESS_ENV] = "1" if access_log else ""
     typer.echo(f"serving {_state['db']} on http://{host}:{port}/r4 /r5 /fhir", err=True)
     if workers > 1:
         # uvicorn spawns its workers, and a spawned process first re-runs the parent's main
@@ -215,7 +233,7 @@ def serve(
         command = [sys.executable, "-m", "uvicorn", "terminology.api:app_from_store"]
         command += ["--factory", "--host", host, "--port", str(port), "--workers", str(workers)]
         command += ["--loop", "uvloop", "--http", "httptools", "--no-access-log"]
-        os.execv(sys.executable, [*command, "--log-level", "warning"])
+        os.execv(sys.executable, [*command, "--log-level", log_level.value])
     uvicorn.run(
         "terminology.api:app_from_store",
         factory=True,
@@ -225,7 +243,7 @@ def serve(
         loop="uvloop",
         http="httptools",
         access_log=False,
-        log_level="warning",
+        log_level=log_level.value,
     )
 
 

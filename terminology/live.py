@@ -107,7 +107,7 @@ class Live(Generic[T]):
             listener(state)
         del old
         _release_frozen()
-        log.warning(
+        log.info(
             "store %s: now serving generation %s (rebuilt in %.1f s)",
             self.path,
             generation,
