@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import enum
 import os
+import re
+import socket
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -34,13 +37,21 @@ from terminology.registry import recency_key, version_key
 from terminology.releases import remove_release, stored_releases
 from terminology.store import ENV_VAR, Store, StoreError, default_path
 
-app = typer.Typer(help="HCPCS Level II FHIR terminology server.", no_args_is_help=True)
+# plain help (click's): flags read as flags, not `--json <bool>`
+app = typer.Typer(
+    help="HCPCS Level II FHIR terminology server.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    add_completion=False,
+)
 app.command("convert")(codesystem.cli.convert)
 app.command("conformance")(terminology.conformance.cli.conformance)
 
 _state: dict[str, Path] = {}
 LogLevel = enum.Enum("LogLevel", {name: name for name in logs.LEVELS}, type=str)
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the FHIR resource (R5 JSON).")]
+JsonFlag = Annotated[
+    bool, typer.Option("--json", help="Print the FHIR resource (R5 JSON) instead.")
+]
 
 
 @app.callback()
@@ -197,8 +208,10 @@ def _fail(message: str, code: int) -> NoReturn:
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    host: Annotated[
+        str, typer.Option(envvar="HCPCS_TX_HOST", help="Interface to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="HCPCS_TX_PORT", help="TCP port.")] = 8080,
     workers: Annotated[
         int, typer.Option(envvar="HCPCS_TX_WORKERS", help="Worker processes (use the core count).")
     ] = 1,
@@ -219,6 +232,7 @@ def serve(
     releases); `load`, `update` and `remove` show up within seconds, without a restart."""
     import uvicorn
 
+    _check_port_free(host, port)
     _ensure_loaded()
     _compile_sources()
     os.environ[ENV_VAR] = str(_state["db"])  # each worker opens the same store
@@ -257,7 +271,14 @@ def lookup(
     """$lookup: a code's display, designations and properties."""
     params = _parameters(code=("valueCode", code), system=("valueUri", system))
     params["parameter"] += _optional(version=("valueString", version))
-    _run("lookup", "CodeSystem", params, json, _print_parameters)
+    engine = _engine()
+    try:
+        _run("lookup", "CodeSystem", params, json, _print_parameters, engine)
+    except typer.Exit:
+        if not json:
+            for hint in _code_hints(engine, system, code, version):
+                typer.echo(f"hint: {hint}", err=True)
+        raise
 
 
 @app.command()
@@ -266,13 +287,56 @@ def validate(
     display: Annotated[str | None, typer.Option(help="A display to check too.")] = None,
     valueset: Annotated[str | None, typer.Option(help="ValueSet URL (else the system).")] = None,
     system: Annotated[str, typer.Option(help="Code system URL.")] = codesystem.HCPCS_URL,
+    version: Annotated[
+        str | None, typer.Option(help="Code system version (release), e.g. 2020-07.")
+    ] = None,
+    date: Annotated[
+        str | None,
+        typer.Option(help="Validate as of this day (YYYY-MM-DD): the release then in force."),
+    ] = None,
     json: JsonFlag = False,
 ) -> None:
-    """$validate-code against the code system, or a value set with --valueset."""
+    """$validate-code against the code system, or a value set with --valueset; exits 1
+    when the code is not valid."""
     params = _parameters(code=("valueCode", code), system=("valueUri", system))
-    params["parameter"] += _optional(display=("valueString", display), url=("valueUri", valueset))
     kind = "ValueSet" if valueset else "CodeSystem"
-    _run("validate-code", kind, params, json, _print_parameters)
+    params["parameter"] += _optional(
+        display=("valueString", display),
+        url=("valueUri", valueset),
+        date=("valueDateTime", date),
+    )
+    # the code system's version is `version` on CodeSystem/$validate-code, `systemVersion`
+    # on ValueSet/$validate-code
+    version_name = "systemVersion" if valueset else "version"
+    params["parameter"] += _optional(**{version_name: ("valueString", version)})
+    result = _run("validate-code", kind, params, json, _print_parameters)
+    valid = any(
+        p.get("name") == "result" and p.get("valueBoolean") is True
+        for p in result.get("parameter", [])
+    )
+    if not valid:
+        raise typer.Exit(1)
+
+
+def _code_hints(engine: Engine, system: str, code: str, version: str | None) -> list[str]:
+    """What the user may have meant: the code in another case, or the stored versions that
+    hold it (a terminated code dropped by later releases, a code newer than --version)."""
+    held = [
+        r
+        for r in engine.resources("CodeSystem")
+        if r.get("url") == engine.registry.canonical(system) and r.get("version")
+    ]
+    hints = []
+    for candidate in dict.fromkeys((code.upper(), code.lower())):
+        if candidate != code and any(engine.registry.index(r).find(candidate) for r in held):
+            hints.append(f"codes are case-sensitive: did you mean {candidate}?")
+    having = sorted(
+        (r["version"] for r in held if engine.registry.index(r).find(code)), key=version_key
+    )
+    if having and version not in having:
+        hint = f"{code} is in the stored release(s) {', '.join(having)}: "
+        hints.append(hint + f"try --version {having[-1]}")
+    return hints
 
 
 @app.command()
@@ -320,6 +384,17 @@ def _stored_version(held: dict[str | None, dict], system: str, version: str) -> 
         typer.echo(f"error: {system} version {version} is not stored (stored: {known})", err=True)
         raise typer.Exit(1)
     return held[version]
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail with one line before anything else when the address is taken (uvicorn would
+    only say so after the workers loaded the store)."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as error:
+        _fail(f"cannot listen on {host}:{port}: {error.strerror or error}", 2)
 
 
 def _compile_sources() -> None:
@@ -375,18 +450,42 @@ def _optional(**values: tuple[str, object | None]) -> list[dict]:
     return [{"name": n, key: v} for n, (key, v) in values.items() if v is not None]
 
 
-def _run(operation: str, kind: str, params: dict, as_json: bool, show) -> None:
+def _run(
+    operation: str,
+    kind: str,
+    params: dict,
+    as_json: bool,
+    show: Callable[[dict], None],
+    engine: Engine | None = None,
+) -> dict:
     try:
-        result = _engine().run(OperationRequest(operation, kind, params))
+        result = (engine or _engine()).run(OperationRequest(operation, kind, params))
     except TerminologyError as error:
         if as_json:
             typer.echo(orjson.dumps(error.outcome, option=orjson.OPT_INDENT_2))
-        typer.echo(f"error: {error.text}", err=True)
+        typer.echo(f"error: {readable(error.text)}", err=True)
         raise typer.Exit(1) from None
     if as_json:
         typer.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     else:
         show(result)
+    return result
+
+
+_SUITE_PHRASES = (
+    # the wording the FHIR validator and the conformance suite expect on the wire,
+    # which reads as noise in a terminal
+    (re.compile(r" \(for the language\(s\) '[^']*'\)"), ""),
+    (re.compile(re.escape(codesystem.HCPCS_URL) + "#"), "HCPCS "),
+    (re.compile(re.escape(codesystem.HCPCS_URL)), "HCPCS"),
+)
+
+
+def readable(text: str) -> str:
+    """A message of the FHIR wire format, as a person reads it in a terminal."""
+    for pattern, replacement in _SUITE_PHRASES:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def _value(item: dict) -> str:
@@ -413,7 +512,7 @@ def _print_parameters(result: dict) -> None:
             typer.echo(f"  {name} {label}: {text}{extra}")
         elif "resource" in parameter:
             for issue in parameter["resource"].get("issue", []):
-                text = issue.get("details", {}).get("text", "")
+                text = readable(issue.get("details", {}).get("text", ""))
                 typer.echo(f"{issue.get('severity')}: {text}")
         elif name != "message":  # the same text as the issues, printed above
             typer.echo(f"{name}: {_value(parameter)}")

@@ -90,7 +90,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+CURRENT_CODES = ("Q4390", "Q4386", "Q4311", "Q4293", "Q4257", "AB", "J0120")
+"""Codes billed today (skin substitutes added 2022-2025, modifier AB) and an old one."""
+
+
 def test_serve_fills_an_empty_store_and_answers(tmp_path) -> None:
+    """The README's first command on a fresh machine: every shipped release side by side,
+    the newest complete one (2025-10) answering by default, `date` picking the one in force."""
     db, port = tmp_path / "fresh.sqlite3", _free_port()
     command = shutil.which("hcpcs-tx") or str(Path(sys.executable).with_name("hcpcs-tx"))
     env = {**os.environ, "HCPCS_TX_DB": str(db)}
@@ -100,15 +106,47 @@ def test_serve_fills_an_empty_store_and_answers(tmp_path) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+    base = f"http://127.0.0.1:{port}"
     try:
-        statement = _wait_for(f"http://127.0.0.1:{port}/r4/metadata", server)
+        statement = _wait_for(f"{base}/r4/metadata", server, seconds=180)
         assert statement["fhirVersion"] == "4.0.1"
-        url = f"http://127.0.0.1:{port}/r5/metadata?mode=terminology"
-        systems = {cs["uri"]: cs for cs in httpx.get(url).json()["codeSystem"]}
-        assert [v["code"] for v in systems[HCPCS]["version"]] == ["2019-01", "2020-01"]
+        systems = {
+            cs["uri"]: cs
+            for cs in httpx.get(f"{base}/r5/metadata?mode=terminology").json()["codeSystem"]
+        }
+        versions = systems[HCPCS]["version"]
+        assert [v["code"] for v in versions] == [
+            "2019-01",
+            "2020-01",
+            "2020-04",
+            "2020-07",
+            "2020-10",
+            "2025-01",
+            "2025-10",
+        ]
+        assert [v["code"] for v in versions if v.get("isDefault")] == ["2025-10"]
+        for code in CURRENT_CODES:
+            answer = httpx.get(
+                f"{base}/r4/CodeSystem/$lookup", params={"system": HCPCS, "code": code}
+            ).json()
+            found = {p["name"]: p for p in answer["parameter"]}
+            assert found["version"]["valueString"] == "2025-10", code
+            properties = [p for p in answer["parameter"] if p["name"] == "property"]
+            assert len(properties) >= 8, code  # every CMS field the code carries
+        answer = httpx.get(
+            f"{base}/r4/CodeSystem/$validate-code",
+            params={"url": HCPCS, "code": "J0120", "date": "2020-08-15"},
+        ).json()
+        found = {p["name"]: p for p in answer["parameter"]}
+        assert found["result"]["valueBoolean"] is True
+        assert found["version"]["valueString"] == "2020-07"
     finally:
         server.terminate()
         server.wait(timeout=10)
+    code, output = _run(db, "changes", "2025-01", "2025-10")
+    assert code == 0
+    added = output.split("Added (")[1].split("\n\n")[0]
+    assert "  Q4386  " in added and "  Q4390  " in added
 
 
 def _wait_for(url: str, server: subprocess.Popen, seconds: float = 30) -> dict:
