@@ -88,21 +88,14 @@ def load(
     (a bad file stores nothing); running servers pick the change up within seconds."""
     try:
         with _open_store() as store:
-            fresh = store.is_empty()
             report = store_files(store, releases, release=release, partial=partial)
-            if fresh:  # a new store knows the FHIR core code systems, as `serve` gives them
-                store_files(store, shipped_fhir_core())
     except (LoadError, StoreError) as error:
         _fail(str(error), 2)
     for loaded in report.releases:
         typer.echo(_describe_loaded(loaded))
         for warning in loaded.warnings:
             typer.echo(f"  warning: {warning}", err=True)
-    others = report.resources - sum(1 for _ in report.releases)
-    typer.echo(
-        f"stored {report.resources} resources in {_state['db']} ({others} besides the "
-        "release CodeSystems: value sets, code tables, history, FHIR files)"
-    )
+    typer.echo(f"stored {report.resources} resources in {_state['db']}")
 
 
 @app.command()

@@ -101,8 +101,13 @@ def store_files(
 ) -> LoadReport:
     """Load files into the store in one transaction. A CMS release far smaller than the
     release before it is refused unless `partial` (then stored as a fragment); when
-    releases are among the files, the history resources are rebuilt in that transaction."""
-    read = read_files(paths, release=release, partial=partial)
+    releases are among the files, the history resources are rebuilt in that transaction.
+    A new store also gets the FHIR core code systems every terminology server is expected
+    to know, whatever filled it first (`serve`, `load`, `update`)."""
+    files = list(paths)
+    if store.is_empty():
+        files += [p for p in shipped_fhir_core() if p not in {Path(f) for f in files}]
+    read = read_files(files, release=release, partial=partial)
     loaded = [info for _, info in read if info is not None]
     if loaded and not partial:
         _check_complete([b for b, info in read if info is not None], store)
