@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 import codesystem
-from terminology import logs
+from terminology import logs, web
 from terminology.engine import Engine, OperationRequest
 from terminology.live import Live
 from terminology.operations import metadata
@@ -101,6 +101,7 @@ def create_app(engine: Engine | Live[_Served]) -> FastAPI:
         app.router.add_route(path, _endpoint(handler, live), methods=methods)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
+    web.register(app)
     return app
 
 
@@ -276,6 +277,8 @@ def _endpoint(handler: Handler, live: Live[_Served]) -> Callable[[Request], Awai
         base = BASES.get(request.path_params["base"])
         fmt = "json"
         served = live.current  # read once: the whole request sees one state of the store
+        if web.wants_html(request) and (page := web.page_for(request, served.engine)):
+            return page  # a browser on a resource URL: the page, not JSON or XML
         try:
             if base is None:
                 raise _error(404, "not-found", f"Unknown base '/{request.path_params['base']}'")
