@@ -3,8 +3,9 @@ through Selenium, against a real `hcpcs-tx serve` process over the 2019 + 2020 r
 
 Typeahead driven with the keyboard, a code page, a terminated code and its replacement, the
 release page, visible focus and text contrast; screenshots of the search box with its
-suggestions open, a code page and a release page are saved to docs/screenshots/ (the README
-shows them). Skipped when Chromium, its driver or Selenium is missing, except under CI=true,
+suggestions open, a code page and a release page are saved to a temporary folder, or to
+docs/screenshots/ (the README shows them) when HCPCS_TX_SCREENSHOTS=docs, so that a test run
+does not rewrite tracked files. Skipped when Chromium, its driver or Selenium is missing, except under CI=true,
 where that is a failure (.ci/run installs Chromium).
 """
 
@@ -24,7 +25,11 @@ import httpx
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = PROJECT / "docs" / "screenshots"
+SCREENSHOTS = (
+    PROJECT / "docs" / "screenshots"
+    if os.environ.get("HCPCS_TX_SCREENSHOTS") == "docs"
+    else Path(tempfile.gettempdir()) / "hcpcs-tx-screenshots"
+)
 ENTRY = Path(sys.executable).with_name("hcpcs-tx")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -124,7 +129,7 @@ def _wait(driver, condition):
 
 
 def _screenshot(driver, name: str, height: int = 0) -> None:
-    """Save docs/screenshots/<name>.png: the viewport, or the page up to height pixels."""
+    """Save SCREENSHOTS/<name>.png: the viewport, or the page up to height pixels."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     if height:
         full = driver.execute_script("return document.documentElement.scrollHeight")
