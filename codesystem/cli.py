@@ -35,7 +35,10 @@ def convert(
     ] = "r5",
     release_version: Annotated[
         str | None,
-        typer.Option("--release", help="Release as YYYY-MM (default: from the file name)"),
+        typer.Option(
+            "--release",
+            help="Release as YYYY-MM (default: from the file name, else from the data)",
+        ),
     ] = None,
 ) -> None:
     """Convert a CMS HCPCS Level II release to a FHIR CodeSystem (JSON)."""
@@ -48,7 +51,10 @@ def convert(
         typer.echo(f"warning: {warning}", err=True)
     data = orjson.dumps(to_fhir(hcpcs, fhir_version), option=orjson.OPT_INDENT_2)
     _write_atomically(output, data)
-    typer.echo(f"{output}: HCPCS {hcpcs.version}, {len(hcpcs.concepts)} concepts ({fhir_version})")
+    typer.echo(
+        f"{output}: HCPCS {hcpcs.version} (from the {hcpcs.version_source}), "
+        f"{len(hcpcs.concepts)} concepts ({fhir_version})"
+    )
 
 
 def _umask() -> int:

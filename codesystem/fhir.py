@@ -130,21 +130,52 @@ def _property(code: str, value: Value, fhir_type: str) -> dict:
 def code_table_codesystems(fhir_version: str = "r5", release: Release | None = None) -> list[dict]:
     """Each CMS code table as a small CodeSystem, so `$lookup` of a property value works.
 
-    The processing-note table lives in each release (proc_notes*.txt), not in the layout:
-    it is included only when `release` is given and has processing notes.
+    With `release`: the tables of that release, to store beside its HCPCS CodeSystem: each
+    has `version` = the release's and its `effectivePeriod`, and the processing-note table
+    holds the notes the release's Codings took their displays from (its own proc_notes
+    file, or for a release without one the shipped table, codesystem/notes.py). Call it
+    once per release. Without: the tables once, `version` = the layout revision, the
+    processing notes from the shipped table.
     """
+    from .notes import fallback_notes  # see codesystem/notes.py: not at import time
+
     layout = load_layout()
+    version = release.version if release else layout.version
     out = []
     for table in layout.tables.values():
         if not table.from_release:
-            out.append(_table_codesystem(table, list(table.concepts.values()), layout.version))
-        elif release is not None and release.processing_notes:
-            notes = [TableConcept(n, text) for n, text in release.processing_notes.items()]
-            out.append(_table_codesystem(table, notes, release.version))
+            concepts = list(table.concepts.values())
+            out.append(_table_codesystem(table, concepts, version, table.description))
+            continue
+        notes = release.processing_notes if release else fallback_notes().texts
+        if notes:
+            concepts = [TableConcept(n, text) for n, text in sorted(notes.items())]
+            description = f"{table.description} {_notes_origin(release)}"
+            out.append(_table_codesystem(table, concepts, version, description))
+    if release:
+        for resource in out:
+            resource["effectivePeriod"] = {"start": release.start.isoformat()}
     return [_for_version(cs, fhir_version) for cs in out]
 
 
-def _table_codesystem(table: CodeTable, concepts: list[TableConcept], version: str) -> dict:
+def _notes_origin(release: Release | None) -> str:
+    """Where a processing-note table's texts come from, for its description."""
+    from .notes import fallback_notes
+
+    if release is not None and release.processing_notes_file:
+        return f"Texts from {release.processing_notes_file}."
+    fallback = fallback_notes()
+    releases = ", ".join(fallback.releases_of(fallback.texts))
+    lead = "This release ships no proc_notes file: t" if release is not None else "T"
+    return (
+        f"{lead}exts from the proc_notes files of CMS release {releases}, the newest text of "
+        f"each number ({fallback.name})."
+    )
+
+
+def _table_codesystem(
+    table: CodeTable, concepts: list[TableConcept], version: str, description: str
+) -> dict:
     nested = any(c.parent for c in concepts)
     resource = {
         "resourceType": "CodeSystem",
@@ -156,7 +187,7 @@ def _table_codesystem(table: CodeTable, concepts: list[TableConcept], version: s
         "status": "active",
         "experimental": False,
         "publisher": PUBLISHER,
-        "description": table.description,
+        "description": description,
         "jurisdiction": JURISDICTION,
         "caseSensitive": True,
         **({"hierarchyMeaning": "is-a"} if nested else {}),

@@ -7,15 +7,14 @@ the formats cannot disagree by construction. Positions and meanings come from la
 
 from __future__ import annotations
 
-import io
 import re
-import warnings
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from . import sheets
 from .errors import ReleaseError
 from .layout import Item, Layout, load_layout
 
@@ -34,7 +33,10 @@ _YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
 _MONTH = re.compile(r"(?<![a-z])(jan|apr|jul|oct)(?:uary|il|y|ober)?(?![a-z])", re.IGNORECASE)
 _QUARTER_MONTH = {"jan": "01", "apr": "04", "jul": "07", "oct": "10"}
 _VERSION = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-_NOTE_START = re.compile(r"^(\d{4})--\s*(.*)$")
+_NOT_DATA = ("correction",)
+"""Member names that hold ANWEB but are not the release (HCPC2025_JAN_ANWEB_Corrections_*.xlsx)."""
+FROM_FILE_NAME = "file name"
+GIVEN = "given release"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,19 +77,40 @@ class Concept:
 
 @dataclass(frozen=True)
 class Release:
-    """A CMS release as read: concepts in file order plus what the reader had to tolerate."""
+    """A CMS release as read: concepts in file order plus what the reader had to tolerate.
+
+    `version_source` says where the version came from, worded to follow "from the":
+    "file name", "data: latest action-effective date 2020-04-01", or "given release".
+    `processing_notes` are the texts the processing-note Codings got their displays from:
+    the release's own proc_notes file (`processing_notes_file`, "zip/member"), or when it
+    ships none (`processing_notes_file` None) the shipped table of codesystem/notes.py.
+    """
 
     version: str
     source: str
     concepts: tuple[Concept, ...]
     warnings: tuple[str, ...] = ()
     processing_notes: Mapping[str, str] = field(default_factory=dict)
+    version_source: str = FROM_FILE_NAME
+    processing_notes_file: str | None = None
 
     @property
     def start(self) -> date:
         """First day of the release (YYYY-MM-01): codes terminated on or before it are retired."""
         year, month = self.version.split("-")
         return date(int(year), int(month), 1)
+
+    @property
+    def latest_action_date(self) -> date | None:
+        """The latest action-effective date (ACT EFF DT) of any code, None if none has one."""
+        return _latest_action_date(self.concepts)
+
+    @property
+    def data_version(self) -> str | None:
+        """The release the data tells, whatever the file is called: the quarter (YYYY-MM of
+        its first month) that holds the latest action-effective date. On every shipped release
+        that date is the release's first day (2019-01-01 ... 2025-10-01)."""
+        return _quarter_of(self.latest_action_date)
 
     def is_retired(self, concept: Concept) -> bool:
         term = concept.value("termination-date")
@@ -116,21 +139,69 @@ class _Source:
     payload: bytes
     notes: str | None = None
     zip_name: str | None = None
+    notes_name: str | None = None
 
 
 def read_release(path: str | Path, release: str | None = None) -> Release:
     """Read a CMS release: the zip as published, or the .txt/.xlsx/.xls from inside it.
 
-    `release` (YYYY-MM) overrides the version taken from the file names.
+    The version (YYYY-MM) is `release` when given, else the file names' (a year, and the
+    quarter's month or January), else the data's: the quarter of the latest action-effective
+    date (`Release.data_version`; CMS's quarterly spreadsheets come named `anweb.xlsx`).
     """
+    from .notes import parse_processing_notes  # not at import: `python -m codesystem.notes`
+
     source = _open(Path(path))
-    version = release or _version_from_names(source)
-    if not _VERSION.match(version):
-        raise ReleaseError(source.name, f"release {version!r} is not YYYY-MM", field="release")
+    if release is not None and not _VERSION.match(release):
+        raise ReleaseError(source.name, f"release {release!r} is not YYYY-MM", field="release")
+    named = _version_from_names(source)
     lines = _lines(source)
-    builder = _Builder(source.name, _processing_notes(source.notes), source.notes is not None)
+    notes = parse_processing_notes(source.notes) if source.notes is not None else None
+    builder = _Builder(source.name, notes)
     concepts = tuple(builder.concept(code) for code in _group(lines, source.name))
-    return Release(version, source.name, concepts, builder.warnings(), builder.notes)
+    version, version_source, mismatch = _version(source, release, named, concepts)
+    warnings = builder.warnings() + ((mismatch,) if mismatch else ())
+    notes_file = f"{source.zip_name}/{source.notes_name}" if source.notes_name else None
+    return Release(
+        version, source.name, concepts, warnings, builder.notes, version_source, notes_file
+    )
+
+
+def _version(
+    source: _Source, given: str | None, named: str | None, concepts: tuple[Concept, ...]
+) -> tuple[str, str, str | None]:
+    """(version, where it came from, a warning when the name and the data disagree)."""
+    latest = _latest_action_date(concepts)
+    from_data = _quarter_of(latest)
+    if given is not None:
+        return given, GIVEN, None
+    if named is not None:
+        mismatch = None
+        if from_data is not None and from_data != named:
+            mismatch = (
+                f"{source.name}: the file name says release {named}, but the latest "
+                f"action-effective date ({latest.isoformat()}) is in {from_data}; "
+                f"using {named} (give the release to override)"
+            )
+        return named, FROM_FILE_NAME, mismatch
+    if from_data is None:
+        raise ReleaseError(
+            source.name,
+            "no year in the file name and no action-effective date in the data: "
+            "give the release (YYYY-MM)",
+            field="release",
+        )
+    return from_data, f"data: latest action-effective date {latest.isoformat()}", None
+
+
+def _latest_action_date(concepts: Iterable[Concept]) -> date | None:
+    dates = [d for c in concepts if isinstance(d := c.value("action-effective-date"), date)]
+    return max(dates, default=None)
+
+
+def _quarter_of(day: date | None) -> str | None:
+    """YYYY-MM of the first month of the quarter holding `day` (2020-05-15 -> 2020-04)."""
+    return f"{day.year}-{(day.month - 1) // 3 * 3 + 1:02d}" if day else None
 
 
 def _open(path: Path) -> _Source:
@@ -155,16 +226,22 @@ def _open_zip(path: Path) -> _Source:
     except zipfile.BadZipFile as exc:
         raise ReleaseError(path.name, f"not a readable zip file ({exc})") from None
     data_name = member.rsplit("/", 1)[-1]
-    return _Source(f"{path.name}/{data_name}", data_name, payload, notes_text, path.name)
+    notes_name = notes.rsplit("/", 1)[-1] if notes else None
+    return _Source(
+        f"{path.name}/{data_name}", data_name, payload, notes_text, path.name, notes_name
+    )
 
 
 def _data_member(names: list[str], zip_name: str) -> str:
-    """The ANWEB data file; .txt preferred; the last name wins among versions (_v3, _v4)."""
+    """The ANWEB data file; .txt preferred; the last name wins among versions (_v3, _v4).
+    CMS's corrections list (HCPC2025_JAN_ANWEB_Corrections_12172024.xlsx) is not the data."""
     for suffix in DATA_SUFFIXES:
         found = sorted(
             n
             for n in names
-            if "ANWEB" in n.rsplit("/", 1)[-1].upper() and n.lower().endswith(suffix)
+            if "ANWEB" in (base := n.rsplit("/", 1)[-1]).upper()
+            and n.lower().endswith(suffix)
+            and not any(word in base.lower() for word in _NOT_DATA)
         )
         if found:
             return found[-1]
@@ -181,14 +258,13 @@ def _notes_member(names: list[str]) -> str | None:
     return found[-1] if found else None
 
 
-def _version_from_names(source: _Source) -> str:
-    """YYYY-MM from the data file name, else the zip name: year + quarter month (annual: 01)."""
+def _version_from_names(source: _Source) -> str | None:
+    """YYYY-MM from the data file name, else the zip name: year + quarter month (annual: 01);
+    None when no name carries a year."""
     names = [source.data_name] + ([source.zip_name] if source.zip_name else [])
     year = next((y for n in names if (y := _year(n))), None)
     if year is None:
-        raise ReleaseError(
-            source.name, "no year in the file name: give the release (YYYY-MM)", field="release"
-        )
+        return None
     month = next((_QUARTER_MONTH[m[1].lower()] for n in names if (m := _MONTH.search(n))), "01")
     return f"{year}-{month}"
 
@@ -196,20 +272,6 @@ def _version_from_names(source: _Source) -> str:
 def _year(name: str) -> str | None:
     match = _HCPC_YEAR.search(name) or _YEAR.search(name)
     return match[1] if match else None
-
-
-def _processing_notes(text: str | None) -> dict[str, str]:
-    """Note number -> text from proc_notes*.txt ("0069--TEXT ... *" with wrapped lines)."""
-    notes: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for raw in (text or "").splitlines():
-        line = raw.strip().rstrip("*").strip()
-        if match := _NOTE_START.match(line):
-            current = notes.setdefault(match[1], [])
-            line = match[2]
-        if current is not None and line:
-            current.append(" ".join(line.split()))
-    return {number: " ".join(parts) for number, parts in notes.items()}
 
 
 # --- lines: every format becomes _Line(number, {column: raw text}) ---------------------------
@@ -222,7 +284,7 @@ def _lines(source: _Source) -> Iterator[_Line]:
         raise ReleaseError(source.name, "the file is empty")
     if suffix == ".txt":
         return _text_lines(payload.decode("latin-1"), source.name)
-    rows = _xlsx_rows if suffix == ".xlsx" else _xls_rows
+    rows = sheets.xlsx_rows if suffix == ".xlsx" else sheets.xls_rows
     return _sheet_lines(rows(payload, source.name), source.name)
 
 
@@ -321,40 +383,15 @@ def _check_no_detail(line: str, slices: Slices, number: int, file: str, layout: 
         )
 
 
-def _xlsx_rows(payload: bytes, file: str) -> Iterator[tuple]:
-    import openpyxl
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # CMS headers/footers openpyxl cannot parse
-            book = openpyxl.load_workbook(io.BytesIO(payload), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many types for a bad file
-        raise ReleaseError(file, f"not a readable .xlsx file ({exc})") from None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield from book.worksheets[0].iter_rows(values_only=True)
-    finally:
-        book.close()
-
-
-def _xls_rows(payload: bytes, file: str) -> Iterator[tuple]:
-    import xlrd
-
-    try:
-        sheet = xlrd.open_workbook(file_contents=payload).sheet_by_index(0)
-    except Exception as exc:  # xlrd raises many types for a bad file
-        raise ReleaseError(file, f"not a readable .xls file ({exc})") from None
-    return (tuple(sheet.row_values(i)) for i in range(sheet.nrows))
-
-
-def _sheet_lines(rows: Iterable[tuple], file: str) -> Iterator[_Line]:
-    """Rows after CMS's header row (HCPC, SEQNUM, ...) as lines keyed by column name."""
+def _sheet_lines(rows: Iterable[sheets.Row], file: str) -> Iterator[_Line]:
+    """Rows after CMS's header row (HCPC, SEQNUM, ...) as lines keyed by column name. The
+    header is the first row whose first cell is HCPC, within the first 40 rows (row 1 in
+    2020-07, 2025-01 and 2025-10; 8 in 2019's xlsx; 11 in 2020's xls, 2020-04 and 2020-10)."""
     layout = load_layout()
     widths = {c: i.length for i in layout.data_items for c in i.columns}
     code, recid, seq = (layout.role(r).name for r in ("code", "record-type", "sequence"))
     header: dict[str, int] | None = None
-    for number, row in enumerate(rows, start=1):
+    for number, row in rows:
         cells = [_cell(v, 0) for v in row]
         if header is None:
             header = _header(cells, number, file, layout)
@@ -469,14 +506,21 @@ def _code_of(line: _Line, kind: str, file: str, layout: Layout) -> str:
 
 
 class _Builder:
-    """Turns grouped codes into Concepts; collects warnings instead of failing on new codes."""
+    """Turns grouped codes into Concepts; collects warnings instead of failing on new codes.
 
-    def __init__(self, file: str, notes: dict[str, str], has_notes: bool) -> None:
+    `notes` are the release's own processing notes, None when it ships no proc_notes file:
+    then the shipped table (codesystem/notes.py) gives the displays, and a warning says so.
+    """
+
+    def __init__(self, file: str, notes: dict[str, str] | None) -> None:
+        from .notes import fallback_notes
+
         self.file = file
-        self.notes = notes
-        self.has_notes = has_notes
+        self.fallback = fallback_notes() if notes is None else None
+        self.notes = dict(self.fallback.texts) if self.fallback else notes
         self.layout = load_layout()
         self.unknown: dict[tuple[str, str], list[int]] = {}
+        self.from_fallback: dict[str, list[int]] = {}  # note number -> lines, fallback only
         self.items = [i for i in self.layout.data_items if i.property]
         self.codings: dict[tuple[str, str], Coding] = {}  # shared: frozen, and far fewer
         self.dates: dict[str, date] = {}
@@ -524,9 +568,9 @@ class _Builder:
         if coding is None:
             coding = self.codings[table_id, code] = self._new_coding(table_id, code)
         if coding.display is None:
-            table = self.layout.tables[table_id]
-            key = (table_id, "") if table.from_release and not self.has_notes else (table_id, code)
-            self.unknown.setdefault(key, []).append(line)
+            self.unknown.setdefault((table_id, code), []).append(line)
+        elif self.fallback and self.layout.tables[table_id].from_release:
+            self.from_fallback.setdefault(code, []).append(line)
         return coding
 
     def _new_coding(self, table_id: str, code: str) -> Coding:
@@ -539,16 +583,31 @@ class _Builder:
         return Coding(table.url, code, display)
 
     def warnings(self) -> tuple[str, ...]:
-        return tuple(
+        unknown = [
             self._warning(table, code, lines) for (table, code), lines in self.unknown.items()
+        ]
+        return (*self._fallback_warning(), *unknown)
+
+    def _fallback_warning(self) -> tuple[str, ...]:
+        if not self.fallback or not self.from_fallback:
+            return ()
+        lines = sorted(line for found in self.from_fallback.values() for line in found)
+        releases = ", ".join(self.fallback.releases_of(self.from_fallback))
+        return (
+            f"{self.file}: no proc_notes file, so processing-note displays come from the "
+            f"notes CMS shipped with release {releases} ({self.fallback.name}; "
+            f"{len(lines)} code(s), first at line {lines[0]})",
         )
 
     def _warning(self, table: str, code: str, lines: list[int]) -> str:
         where = f"{len(lines)} code(s), first at line {lines[0]}"
-        if not code:
-            return f"{self.file}: no proc_notes file, so {table} values have no display ({where})"
         from_release = self.layout.tables[table].from_release
-        documented = f"the release's {from_release} file" if from_release else "CMS's code table"
+        if not from_release:
+            documented = "CMS's code table"
+        elif self.fallback:
+            documented = f"the {from_release} file of any shipped release ({self.fallback.name})"
+        else:
+            documented = f"the release's {from_release} file"
         return (
             f"{self.file}: {table} {code!r} is not in {documented}; kept without display ({where})"
         )

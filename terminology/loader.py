@@ -170,9 +170,7 @@ def _read_release(path: Path, version: str | None, partial: bool) -> tuple[Batch
     kinds = [c.kind for c in release.concepts]
     info = ReleaseLoaded(
         version=release.version,
-        version_from="given --release"
-        if version
-        else getattr(release, "version_source", "file name"),
+        version_from="given --release" if version else release.version_source,
         procedures=kinds.count("procedure"),
         modifiers=kinds.count("modifier"),
         file=path.name,

@@ -187,10 +187,17 @@ def test_bad_release_override(excerpt_path) -> None:
     assert caught.value.field == "release"
 
 
-def test_no_year_in_the_file_name(tmp_path, lines) -> None:
-    error = _error(_write(tmp_path, lines, "anweb.txt"))
-    assert error.field == "release"
-    assert read_release(tmp_path / "anweb.txt", release="2026-01").version == "2026-01"
+def test_no_year_in_the_file_name_and_no_action_date_in_the_data(tmp_path, lines) -> None:
+    """A name without a year leaves the data to tell the release (the excerpt's latest
+    ACT EFF DT is 2026-01-01); with no ACT EFF DT either, only `release=` can."""
+    named_nothing = read_release(_write(tmp_path, lines, "anweb.txt"))
+    assert named_nothing.version == "2026-01"
+    assert named_nothing.version_source == "data: latest action-effective date 2026-01-01"
+    undated = [_replace(line, 277, " " * 8) if line[10] in "37" else line for line in lines]
+    error = _error(_write(tmp_path, undated, "anweb.txt"))
+    assert error.field == "release" and "no action-effective date" in error.message
+    given = read_release(tmp_path / "anweb.txt", release="2026-01")
+    assert (given.version, given.version_source) == ("2026-01", "given release")
 
 
 def test_unsupported_file_type(tmp_path) -> None:

@@ -32,6 +32,17 @@ def test_convert_writes_r5_by_default(runner, tmp_path, excerpt_path) -> None:
     cs = json.loads(out.read_text())
     assert (cs["version"], cs["count"], "versionAlgorithmCoding" in cs) == ("2026-01", 14, True)
     assert "warning:" in result.stderr and "14 concepts" in result.stdout
+    assert "HCPCS 2026-01 (from the file name), 14 concepts (r5)" in result.stdout
+
+
+def test_convert_says_when_the_data_gave_the_release(runner, tmp_path, excerpt_path) -> None:
+    bare = tmp_path / "anweb.txt"
+    bare.write_bytes(excerpt_path.read_bytes())
+    result = runner.invoke(app, ["convert", str(bare), "-o", str(tmp_path / "out.json")])
+    assert result.exit_code == 0, result.output
+    assert "HCPCS 2026-01 (from the data: latest action-effective date 2026-01-01)" in (
+        result.stdout
+    )
 
 
 def test_convert_r4_with_release_override(runner, tmp_path, excerpt_path) -> None:

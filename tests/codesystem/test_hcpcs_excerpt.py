@@ -135,7 +135,7 @@ def concepts(excerpt) -> dict[str, dict]:
 
 def test_excerpt_has_the_14_codes_in_file_order(excerpt) -> None:
     assert [c.code for c in excerpt.concepts] == list(EXPECTED)
-    assert excerpt.version == "2026-01"
+    assert (excerpt.version, excerpt.version_source) == ("2026-01", "file name")
     assert excerpt.source == "HCPC2026_JAN_ANWEB_excerpt.txt"
 
 
@@ -158,14 +158,23 @@ def test_coded_values_carry_cms_meanings(concepts) -> None:
     assert {key: seen[key] for key in DISPLAYS} == DISPLAYS
 
 
-def test_processing_note_without_proc_notes_file_is_kept_and_warned(excerpt, concepts) -> None:
+def test_processing_note_without_proc_notes_file_comes_from_the_shipped_notes(
+    excerpt, concepts
+) -> None:
+    """A bare txt has no proc_notes file: 0069's text is the one CMS shipped in January 2025."""
     note = next(p for p in concepts["AM"]["property"] if p["code"] == "processing-note")
     assert note["valueCoding"] == {
         "system": "https://hcpcs-tx.org/fhir/CodeSystem/processing-note",
         "code": "0069",
+        "display": "FOR ASSISTANT SURGEON SERVICES MODIFIERS 80, 81, 82, AK, AL, AM, AN, AS, AU, "
+        "AV, AW, AY, QB, QU SEE MCM SECTION 15044.",
     }
-    assert len(excerpt.warnings) == 1
-    assert "no proc_notes file" in excerpt.warnings[0]
+    assert excerpt.processing_notes_file is None
+    assert excerpt.warnings == (
+        "HCPC2026_JAN_ANWEB_excerpt.txt: no proc_notes file, so processing-note displays come "
+        "from the notes CMS shipped with release 2025-01 (codesystem/data/processing-notes.json;"
+        " 1 code(s), first at line 7)",
+    )
 
 
 def test_multi_line_modifier_joins_continuations_in_seqnum_order(excerpt) -> None:

@@ -37,7 +37,7 @@ PROPERTIES = {
 TABLES = {
     "pricing-indicator", "multiple-pricing-indicator", "lab-certification", "coverage",
     "asc-payment-group", "opps-payment-group", "opps-policy-indicator", "betos",
-    "type-of-service", "action", "section",
+    "type-of-service", "action", "section", "processing-note",
 }  # fmt: skip
 
 
@@ -150,11 +150,33 @@ def test_lab_certification_is_a_hierarchy() -> None:
 
 def test_processing_notes_table_comes_with_a_release(release_2020) -> None:
     tables = code_table_codesystems(release=release_2020)
-    assert len(tables) == len(TABLES) + 1
+    assert {cs["url"].removeprefix(BASE) for cs in tables} == TABLES
     notes = next(cs for cs in tables if cs["url"].endswith("/processing-note"))
     assert notes["url"] == f"{BASE}processing-note" and notes["version"] == "2020-01"
     assert notes["count"] == 220
+    assert notes["description"].endswith(
+        "Texts from 2020-Alpha-Numeric-HCPCS-File.zip/proc_notes_2020.txt."
+    )
     CodeSystem.model_validate(notes)
+
+
+def test_code_tables_carry_the_release_version(release_2020) -> None:
+    """One set of tables per release: each says which release it comes with (not the layout
+    revision) and when it takes effect; the ids stay `hcpcs-<table>` (see docs)."""
+    tables = code_table_codesystems(release=release_2020)
+    assert {(cs["id"], cs["version"]) for cs in tables} == {
+        (f"hcpcs-{table}", "2020-01") for table in TABLES
+    }
+    assert all(cs["effectivePeriod"] == {"start": "2020-01-01"} for cs in tables)
+    r4 = code_table_codesystems("r4", release=release_2020)
+    assert all(cs["extension"][0]["url"] == R5_PERIOD_EXT for cs in r4)
+    for cs in r4:
+        CodeSystemR4.model_validate(cs)
+    unpinned = code_table_codesystems()
+    assert {cs["version"] for cs in unpinned} == {"2026"}  # the layout revision
+    assert all("effectivePeriod" not in cs for cs in unpinned)
+    notes = next(cs for cs in unpinned if cs["url"].endswith("/processing-note"))
+    assert notes["count"] == 234 and "processing-notes.json" in notes["description"]
 
 
 def test_valuesets(release_2020) -> None:

@@ -93,6 +93,17 @@ def test_txt_is_preferred_over_the_spreadsheets_in_a_zip(tmp_path, excerpt_path)
     assert len(read_release(path).concepts) == 14
 
 
+def test_the_corrections_list_in_a_zip_is_not_the_data(tmp_path, excerpt_path) -> None:
+    """January 2025's zip also holds HCPC2025_JAN_ANWEB_Corrections_12172024.xlsx, whose name
+    sorts after the data file's."""
+    path = tmp_path / "january-2026-alpha-numeric-hcpcs-file.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.write(excerpt_path, "HCPC2026_JAN_ANWEB.txt")
+        archive.writestr("HCPC2026_JAN_ANWEB_Corrections_12172025.txt", "HCPC  LONG DESCRIPTION")
+    release = read_release(path)
+    assert release.source.endswith("/HCPC2026_JAN_ANWEB.txt") and len(release.concepts) == 14
+
+
 def test_bare_txt_with_cms_name(tmp_path, excerpt_path) -> None:
     path = tmp_path / "HCPC2026_JAN_ANWEB_01122026.txt"
     shutil.copy(excerpt_path, path)

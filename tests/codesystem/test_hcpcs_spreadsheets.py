@@ -1,4 +1,5 @@
-"""txt vs xlsx (2019) and txt vs legacy xls (2020): the same concepts wherever CMS's files agree.
+"""txt vs xlsx (2019, January 2025) and txt vs legacy xls (2020): the same concepts wherever
+CMS's files agree.
 
 Where they do not, the differences are listed here exactly (and in docs/codesystem.md), so a
 reader bug cannot hide among them.
@@ -15,6 +16,10 @@ from codesystem import read_release
 # 13 long descriptions: the sheet keeps two spaces where the txt breaks the line; the txt
 # cannot (its lines are padded), and joins the lines with one space.
 WHITESPACE_AT_LINE_BREAKS = 13
+WHITESPACE_2025 = {
+    "C9754", "G0023", "G0417", "G0418", "G0419", "G0501", "G0502", "G0556", "G0557", "G0558",
+    "G2211", "G9482", "G9486", "G9488", "G9627", "G9678", "G9986", "M1377",
+}  # fmt: skip
 
 
 def _differences(txt, sheet) -> dict[str, set]:
@@ -39,6 +44,11 @@ def _report(year: str, diffs: dict[str, set]) -> None:
 @pytest.fixture(scope="module")
 def pair_2019(unzipped):
     return read_release(unzipped["2019.txt"]), read_release(unzipped["2019.xlsx"])
+
+
+@pytest.fixture(scope="module")
+def pair_2025(unzipped):
+    return read_release(unzipped["2025.txt"]), read_release(unzipped["2025.xlsx"])
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +82,24 @@ def test_2020_txt_and_xls(pair_2020) -> None:
     _report("2020", diffs)
     assert len(diffs.pop("display")) == WHITESPACE_AT_LINE_BREAKS
     assert diffs == {"display (beyond whitespace)": set()}
+
+
+def test_2025_txt_and_xlsx(pair_2025, shipped) -> None:
+    """CMS's own January 2025 xlsx cuts G0503's long description at 1,194 characters (the
+    txt has all 1,251): the zip's txt is what the reader takes."""
+    txt, sheet = pair_2025
+    assert sheet.version == txt.version == "2025-01"
+    diffs = _differences(txt, sheet)
+    _report("2025", diffs)
+    assert diffs.pop("display (beyond whitespace)") == {"G0503"}
+    assert diffs.pop("display") == {"G0503", *WHITESPACE_2025}
+    missing = diffs.pop("action-effective-date")  # as in 2019: dated in the txt only
+    assert len(missing) == 116 and all(in_txt for _, in_txt in missing)
+    assert diffs.pop("type-of-service") == {("E0210", False), ("E0776", False)}
+    assert diffs == {}
+    full, cut = (next(c for c in r.concepts if c.code == "G0503") for r in (txt, sheet))
+    assert (len(full.display), len(cut.display)) == (1251, 1194)
+    assert " ".join(full.display.split()).startswith(" ".join(cut.display.split()))
+    from_zip = shipped["2025-01"]
+    assert from_zip.source.endswith("/HCPC2025_JAN_ANWEB_12172024.txt")
+    assert next(c for c in from_zip.concepts if c.code == "G0503").display == full.display
