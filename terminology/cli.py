@@ -163,8 +163,8 @@ def list_releases(json: JsonFlag = False) -> None:
     )
     default = max(held, key=lambda r: (not r.partial, r.version))
     for r in held:
-        added = str(r.changes.get("added", "")) if r.previous else "-"
-        ended = str(r.changes.get("terminated", "")) if r.previous else "-"
+        added = f"{r.changes.get('added', 0):,}" if r.previous else "-"
+        ended = f"{r.changes.get('terminated', 0):,}" if r.previous else "-"
         mark = " (default)" if r is default else " (partial)" if r.partial else ""
         typer.echo(
             f"{r.version:9} {r.codes:>6,} {added:>6} {ended:>10}  {r.loaded_at or '-':25}"

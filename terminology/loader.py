@@ -16,7 +16,7 @@ import orjson
 
 import codesystem
 from terminology import releases
-from terminology.registry import TYPES, recency_key
+from terminology.registry import TYPES, recency_key, version_key
 from terminology.store import Batch, Source, Store
 from terminology.versions import to_r5
 
@@ -113,7 +113,8 @@ def store_files(
         _check_complete([b for b, info in read if info is not None], store)
     derive = releases.history_resources if loaded else None
     written = store.load([batch for batch, _ in read], derive=derive)
-    return LoadReport(tuple(_with_changes(info, store) for info in loaded), written)
+    in_order = sorted(loaded, key=lambda info: version_key(info.version))
+    return LoadReport(tuple(_with_changes(info, store) for info in in_order), written)
 
 
 def _check_complete(batches: list[Batch], store: Store) -> None:
@@ -220,8 +221,7 @@ def shipped_releases() -> list[Path]:
     """The CMS releases shipped with the project (served by a fresh install): every
     release file in the folder and its subfolders (CMS names some files only `anweb.xlsx`)."""
     folder = Path(os.environ.get(RELEASES_ENV) or SHIPPED_RELEASES)
-    found = (p for p in folder.rglob("*") if p.suffix.lower() in RELEASE_SUFFIXES)
-    return sorted(p for p in found if p.is_file())
+    return [p for p in _expand([folder]) if p.suffix.lower() in RELEASE_SUFFIXES]
 
 
 def shipped_fhir_core() -> list[Path]:
@@ -230,10 +230,13 @@ def shipped_fhir_core() -> list[Path]:
 
 
 def _expand(paths: Iterable[Path]) -> Iterable[Path]:
+    """Files as given; a folder gives its release and JSON files, subfolders included
+    (data/releases keeps each quarterly `anweb.xlsx` in a folder of its own)."""
     for path in paths:
         if path.is_dir():
             suffixes = (*RELEASE_SUFFIXES, ".json")
-            yield from sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes)
+            found = (p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
+            yield from sorted(found)
         elif not path.exists():
             raise LoadError(path, "no such file")
         else:
