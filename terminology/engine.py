@@ -13,6 +13,7 @@ from terminology.operations import (
     Context,
     batch,
     changes,
+    closure,
     expand,
     lookup,
     subsumes,
@@ -33,6 +34,7 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
     ("translate", "ConceptMap"): translate.run,
     ("batch-validate-code", "ValueSet"): batch.run,
     ("changes", "CodeSystem"): changes.run,
+    ("closure", "ConceptMap"): closure.run,
 }
 
 

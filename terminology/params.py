@@ -89,9 +89,11 @@ _TRANSLATE = {
     "targetSystem": "uri",
     "dependency": "string",
     "reverse": "boolean",
+    "sourceSystem": "uri",
     "date": "dateTime",
 }
 _CHANGES = {"system": "uri", "url": "uri", "fromVersion": "string", "toVersion": "string"}
+_CLOSURE = {"name": "string", "concept": "Coding", "version": "string"}
 PARAMETER_TYPES: dict[str, dict[str, str]] = {
     "lookup": _LOOKUP,
     "validate-code": _VALIDATE,
@@ -100,6 +102,7 @@ PARAMETER_TYPES: dict[str, dict[str, str]] = {
     "subsumes": _SUBSUMES,
     "translate": _TRANSLATE,
     "changes": _CHANGES,
+    "closure": _CLOSURE,
 }
 _PRIMITIVE_KEYS = {
     "uri": "valueUri",

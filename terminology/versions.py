@@ -25,16 +25,23 @@ Mapping (R4 4.0.1  <->  R5 5.0.0):
 - OperationOutcome.issue.code: informational <- success.
 - CapabilityStatement.fhirVersion: 4.0.1 <-> 5.0.0.
 - Parameters `match` parts ($translate output): relationship -> equivalence towards R4
-  only; towards R5 an R4 answer keeps `equivalence`, as HL7's Java converter does (the
-  tx-ecosystem R4 tests expect it).
+  only (towards R5 an R4 answer keeps `equivalence`, as HL7's Java converter does: the
+  tx-ecosystem R4 tests expect it); R5 originMap is also given as R4's `source` (uri, the
+  map) and the concept translated from (R5 `source`, a Coding) as `sourceConcept`, and back.
 - $translate inputs (to_r5 with operation="translate"): code, coding, codeableConcept,
   source, target, targetsystem -> sourceCode, sourceCoding, sourceCodeableConcept,
-  sourceScope, targetScope, targetSystem (target* codes with reverse=true).
+  sourceScope, targetScope, targetSystem; with reverse=true code/coding/codeableConcept are
+  target* and the scopes swap (source -> targetScope, target -> sourceScope).
+- ValueSet.compose.include/exclude.filter.op of an operator R4 lacks (child-of,
+  descendent-leaf) <-> the extension `...extension-ValueSet.compose.include.filter.op` on
+  `_op` (the R4 form an R4 client sends).
 - Bundle.entry.resource / response.outcome, Parameters.parameter(.part).resource and
   contained resources are converted recursively.
 
-Lossy from R5 to R4 (dropped, not representable): ConceptMap.property, additionalAttribute,
-target.property, target.valueSet, unmapped.relationship/valueSet, Bundle.issues.
+ConceptMap.group.element.valueSet and target.valueSet go through their cross-version
+extensions. Lossy from R5 to R4 (dropped): ConceptMap.property, additionalAttribute,
+target.property, unmapped.relationship/valueSet (tests/server/test_versions.py pins that
+loss), Bundle.issues.
 """
 
 from __future__ import annotations
@@ -86,7 +93,11 @@ R5_ONLY: dict[str, dict[str, object]] = {
         "expansion.contains*.property": _CONTAINS_PROPERTY,
         "expansion.contains*.designation.additionalUse": "Coding",
     },
-    "ConceptMap": dict(_METADATA),
+    "ConceptMap": {
+        **_METADATA,
+        "group.element.valueSet": "Canonical",
+        "group.element.target.valueSet": "Canonical",
+    },
     "CapabilityStatement": {
         "versionAlgorithm[x]": ("String", "Coding"),
         "copyrightLabel": "String",
@@ -132,6 +143,8 @@ _TRANSLATE_REVERSE = {
     "code": "targetCode",
     "coding": "targetCoding",
     "codeableConcept": "targetCodeableConcept",
+    "source": "targetScope",
+    "target": "sourceScope",
 }
 FHIR_VERSION = {"r4": "4.0.1", "r5": "5.0.0"}
 
@@ -313,6 +326,7 @@ def _r5_only_to_r5(resource: dict) -> None:
 _SINGLE = {"versionAlgorithm[x]", "copyrightLabel", "approvalDate", "lastReviewDate"}
 _SINGLE |= {"effectivePeriod", "scope", "expansion.next", "codeSystem.content"}
 _SINGLE |= {"compose.include.copyright", "compose.exclude.copyright"}
+_SINGLE |= {"group.element.valueSet", "group.element.target.valueSet"}
 
 
 def _repeats(path: str) -> bool:
@@ -320,6 +334,49 @@ def _repeats(path: str) -> bool:
 
 
 # --- resource-specific rules ---------------------------------------------------------------
+
+# Filter operators R5 added (R4's FilterOperator lacks them): an R4 ValueSet carries them in
+# the cross-version extension on the primitive `op` (`_op`), which R4 clients send and the
+# R4 endpoint honours.
+R5_FILTER_OPS = frozenset({"child-of", "descendent-leaf"})
+
+
+def _filters(vs: dict) -> Iterator[tuple[str, dict]]:
+    compose = vs.get("compose")
+    if not isinstance(compose, dict):
+        return
+    for kind in ("include", "exclude"):
+        for item in compose.get(kind) or []:
+            for flt in (item.get("filter") or []) if isinstance(item, dict) else []:
+                if isinstance(flt, dict):
+                    yield kind, flt
+
+
+def _filter_ops_to_r4(vs: dict) -> None:
+    for kind, flt in _filters(vs):
+        if flt.get("op") in R5_FILTER_OPS:
+            url = f"{R5_EXT}ValueSet.compose.{kind}.filter.op"
+            holder = flt.setdefault("_op", {})
+            holder.setdefault("extension", []).append({"url": url, "valueCode": flt.pop("op")})
+
+
+def _filter_ops_to_r5(vs: dict) -> None:
+    for kind, flt in _filters(vs):
+        holder = flt.get("_op")
+        if not isinstance(holder, dict):
+            continue
+        url = f"{R5_EXT}ValueSet.compose.{kind}.filter.op"
+        mine = [e for e in holder.get("extension", []) if e.get("url") == url]
+        if not mine:
+            continue
+        flt["op"] = mine[0].get("valueCode")
+        rest = [e for e in holder["extension"] if e.get("url") != url]
+        if rest:
+            holder["extension"] = rest
+        else:
+            holder.pop("extension")
+        if not holder:
+            del flt["_op"]
 
 
 # ConceptMap renames, R4 name -> R5 name: the scopes (each with a Uri and a Canonical form)
@@ -345,7 +402,7 @@ def _convert_unmapped(unmapped: dict, to_r5: bool) -> None:
         unmapped["mode"] = mode[1]
     if key[0] in unmapped:
         unmapped[key[1]] = unmapped.pop(key[0])
-    if not to_r5:
+    if not to_r5:  # R5 only; dropped in R4 (tests/server/test_versions.py pins the loss)
         for r5_only in ("relationship", "valueSet"):
             unmapped.pop(r5_only, None)
 
@@ -422,7 +479,6 @@ def _concept_map_to_r4(cm: dict) -> None:
 
 
 def _element_to_r4(element: dict) -> None:
-    element.pop("valueSet", None)
     if element.pop("noMap", False):
         element["target"] = [{"equivalence": "unmatched"}]
         return
@@ -436,8 +492,7 @@ def _element_to_r4(element: dict) -> None:
         target["equivalence"] = (
             kept[0]["valueCode"] if kept else _RELATIONSHIP.get(relationship, "relatedto")
         )
-        for key in ("property", "valueSet"):
-            target.pop(key, None)
+        target.pop("property", None)
         for key in ("dependsOn", "product"):
             if key in target:
                 target[key] = [_depends_to_r4(d) for d in target[key]]
@@ -474,18 +529,69 @@ def _capability_to_r5(resource: dict) -> None:
 
 
 def _parameters_to_r4(parameters: dict) -> None:
+    """$translate matches in R4's words: `equivalence` for relationship, and `source`, R4's
+    name for the map a match comes from (uri); the concept translated from, R5 `source`
+    (a Coding), becomes `sourceConcept`. `originMap` is kept (R4 clients of the reference
+    server read it too)."""
     for parameter in parameters.get("parameter", []):
         if parameter.get("name") != "match":
             continue
+        parts = []
         for part in parameter.get("part", []):
-            if part.get("name") == "relationship":
-                part["name"] = "equivalence"
-                part["valueCode"] = _RELATIONSHIP.get(part.get("valueCode"), "relatedto")
+            name = part.get("name")
+            if name == "relationship":
+                code = _RELATIONSHIP.get(part.get("valueCode"), "relatedto")
+                part = {"name": "equivalence", "valueCode": code}
+            elif name == "source" and "valueCoding" in part:
+                part = {**part, "name": "sourceConcept"}
+            parts.append(part)
+            if name == "originMap":
+                parts.append({"name": "source", "valueUri": part.get("valueCanonical")})
+        parameter["part"] = parts
+
+
+def parameter_value(parameter: dict, name: str):
+    """The value of the first part called name (None when absent)."""
+    for part in parameter.get("part", []):
+        if isinstance(part, dict) and part.get("name") == name:
+            return next((v for k, v in part.items() if k.startswith("value")), None)
+    return None
+
+
+def _parameters_to_r5(parameters: dict) -> None:
+    """R4 $translate matches back in the engine's words: `source` as the map (uri) gives
+    way to `originMap`, `sourceConcept` is `source`. `equivalence` is kept, as HL7's Java
+    converter keeps it (the tx-ecosystem R4 files expect it)."""
+    items = parameters.get("parameter")
+    for parameter in items if isinstance(items, list) else []:  # requests may be malformed
+        if not isinstance(parameter, dict) or parameter.get("name") != "match":
+            continue
+        if not isinstance(parameter.get("part"), list):
+            continue
+        origin = parameter_value(parameter, "originMap")
+        parts = []
+        for part in parameter["part"]:
+            name = part.get("name") if isinstance(part, dict) else None
+            if name == "source" and ("valueUri" in part or "valueCanonical" in part):
+                if origin is not None:
+                    continue
+                value = part.get("valueUri", part.get("valueCanonical"))
+                part = {"name": "originMap", "valueCanonical": value}
+            elif name == "sourceConcept":
+                part = {**part, "name": "source"}
+            parts.append(part)
+        parameter["part"] = parts
 
 
 def _translate_inputs_to_r5(parameters: dict) -> None:
+    """R4 $translate inputs in R5's names. With reverse=true R4 "reverses the meaning of the
+    source and target parameters": the code given is a target code (its system stays
+    `system`, the system of the code to translate; `targetsystem` then names the system
+    the answers are sought in), and the two value set scopes swap."""
     items = parameters.get("parameter", [])
-    reverse = any(p.get("name") == "reverse" and p.get("valueBoolean") for p in items)
+    reverse = any(
+        p.get("name") == "reverse" and p.get("valueBoolean") in (True, "true") for p in items
+    )
     names = {**_TRANSLATE_IN, **(_TRANSLATE_REVERSE if reverse else {})}
     for parameter in items:
         parameter["name"] = names.get(parameter.get("name"), parameter.get("name"))
@@ -503,6 +609,8 @@ def _differs(resource: dict) -> bool:
         return True
     if kind == "OperationOutcome":
         return any(i.get("code") == "success" for i in resource.get("issue", []))
+    if kind == "ValueSet" and any(f.get("op") in R5_FILTER_OPS for _, f in _filters(resource)):
+        return True
     params = resource.get("parameter", []) if kind == "Parameters" else []
     for p in params:  # a loop, not any(genexpr): this runs on every R4 answer
         if p.get("name") == "match":
@@ -521,6 +629,7 @@ _R5: dict[str, Converter] = {kind: _r5_only_to_r5 for kind in R5_ONLY}
 _SPECIFIC: dict[bool, dict[str, Converter]] = {
     True: {  # towards R4
         "ConceptMap": _concept_map_to_r4,
+        "ValueSet": _filter_ops_to_r4,
         "OperationOutcome": _outcome_to_r4,
         "CapabilityStatement": _capability_to_r4,
         "TerminologyCapabilities": _capability_to_r4,
@@ -529,6 +638,8 @@ _SPECIFIC: dict[bool, dict[str, Converter]] = {
     },
     False: {  # towards R5
         "ConceptMap": _concept_map_to_r5,
+        "Parameters": _parameters_to_r5,
+        "ValueSet": _filter_ops_to_r5,
         "CapabilityStatement": _capability_to_r5,
         "TerminologyCapabilities": _capability_to_r5,
     },

@@ -7,7 +7,7 @@ manifest (select tests) -> requests (build each) -> runner (send, convert, judge
 
 from .cli import conformance
 from .compare import Comparer, Difference
-from .manifest import DEFAULT_MODES, Manifest, MissingFile, TestCase
+from .manifest import DEFAULT_MODES, Manifest, MissingFile, TestCase, version_passes
 from .normalise import normalise, normalise_capabilities
 from .requests import HttpRequest, build_request
 
@@ -39,4 +39,5 @@ __all__ = [
     "conformance",
     "normalise",
     "normalise_capabilities",
+    "version_passes",
 ]

@@ -15,7 +15,8 @@ Deliberate differences from the Java runner, each towards the intent of the test
 the first part), a literal ``$version$`` inside a longer string ("...|$version$") is
 substituted, ``"$optional$": "version:N"`` means "optional when the server is FHIR N",
 the typo key ``$optional`` (3 files) is read as ``$optional-properties$``, and unrelated
-strings are never taken as equal base64.
+strings are never taken as equal base64. ``$only$`` (later versions of the suite) marks an
+array item required where its filter holds and forbidden where it does not.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from typing import Any
 
 from .manifest import major
 
-CONTROL_KEYS = frozenset({"$optional$", "$optional-properties$", "$count-arrays$", "$optional"})
+CONTROL_KEYS = frozenset(
+    {"$optional$", "$only$", "$optional-properties$", "$count-arrays$", "$optional"}
+)
 
 _DATE = (
     r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])"
@@ -88,7 +91,41 @@ class Comparer:
     def compare(self, expected: Any, actual: Any) -> Difference | None:
         """None when actual matches expected, else the first difference."""
         root = expected.get("resourceType", "") if isinstance(expected, dict) else ""
-        return self._node(root, expected, actual, count_only=False)
+        return self._node(root, self.resolve_only(expected), actual, count_only=False)
+
+    def resolve_only(self, expected: Any) -> Any:
+        """The expected file with its ``$only$`` items settled for this run: an array item
+        whose filter passes is required (the marker goes), one whose filter fails must not be
+        present (the item goes, and a property left with an empty array with it). The filter
+        grammar is ``$optional$``'s: ``version:N`` (the server's FHIR version), a mode ``m``
+        (on), ``!m`` (off)."""
+        if isinstance(expected, list):
+            kept = []
+            for item in expected:
+                if isinstance(item, dict) and "$only$" in item:
+                    if not self.passes_only(str(item["$only$"])):
+                        continue
+                    item = {k: v for k, v in item.items() if k != "$only$"}
+                kept.append(self.resolve_only(item))
+            return kept
+        if isinstance(expected, dict):
+            out = {}
+            for name, value in expected.items():
+                resolved = self.resolve_only(value)
+                if isinstance(value, list) and value and resolved == []:
+                    continue  # every item belongs to another version or mode
+                out[name] = resolved
+            return out
+        return expected
+
+    def passes_only(self, token: str) -> bool:
+        """Does a ``$only$`` filter hold for this run?"""
+        if token.startswith("!"):
+            return not self.passes_only(token[1:])
+        if token.startswith("version:"):
+            version = self.variables.get("version")
+            return version is None or major(version) == major(token[len("version:") :])
+        return token in self.modes
 
     # -- structure -------------------------------------------------------------------
 

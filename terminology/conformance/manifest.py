@@ -1,9 +1,10 @@
 """The tx-ecosystem manifest (test-cases.json): which tests run, and the files they name.
 
 Selection follows the official Java runner (fhir-core ``TxTester``): a suite or test that
-declares a ``mode`` runs only when that mode is on; a test that declares a FHIR ``version``
-runs only against a server of that version. The default run turns on ``general`` only,
-which gives the ``metadata`` suite plus every ``general`` suite: 597 tests.
+declares a ``mode`` runs only when that mode is on; a suite or test that declares a FHIR
+``version`` runs only against a server of that version ("4.0"), or of any other ("!4.0").
+The default run turns on ``general`` only, which gives the ``metadata`` suite plus every
+``general`` suite: 597 tests.
 """
 
 from __future__ import annotations
@@ -85,6 +86,15 @@ class TestCase:
         return self.test.get("http-code", "2xx")
 
     @property
+    def lenient_display(self) -> bool | None:
+        """``lenient-display``: sent as the ``lenient-display-validation`` parameter of a
+        validate-code / cs-validate-code request (None: not set, or another operation)."""
+        value = self.test.get("lenient-display")
+        if value is None or self.operation not in ("validate-code", "cs-validate-code"):
+            return None
+        return value is True or str(value).lower() == "true"
+
+    @property
     def accept_language(self) -> str | None:
         return self.test.get("Accept-Language")
 
@@ -143,10 +153,12 @@ class Manifest:
             active = modes | {suite["mode"]} if wanted and suite.get("mode") else modes
             if not _mode_on(suite, active) or suite.get("disabled"):
                 continue
+            if not version_passes(suite.get("version"), fhir_version):
+                continue
             for test in suite.get("tests", []):
                 if not _mode_on(test, active) or test.get("disabled"):
                     continue
-                if not _version_matches(test.get("version"), fhir_version):
+                if not version_passes(test.get("version"), fhir_version):
                     continue
                 out.append(
                     TestCase(
@@ -178,11 +190,20 @@ def _mode_on(item: dict[str, Any], modes: frozenset[str]) -> bool:
     return "mode" not in item or item["mode"] in modes
 
 
-def _version_matches(declared: str | None, fhir_version: str | None) -> bool:
-    """A test's ``version`` ("4.0", "5.0") against the server's; unknown server: run it."""
+FHIR_RELEASES = {"r4": "4.0.1", "r5": "5.0.0"}
+
+
+def version_passes(declared: str | None, fhir_version: str | None) -> bool:
+    """A suite's or test's ``version`` against the server's FHIR version, as the official
+    runner reads it: "4.0" runs only against a server whose version is 4.0 or starts
+    "4.0." (4.0.1), "!4.0" against any other; no ``version`` (or an unknown server): run."""
     if not declared or not fhir_version:
         return True
-    return major(declared) == major(fhir_version)
+    negated = declared.startswith("!")
+    wanted = declared[1:] if negated else declared
+    server = FHIR_RELEASES.get(fhir_version.lower(), fhir_version)
+    matches = server == wanted or server.startswith(wanted + ".")
+    return matches != negated
 
 
 def major(version: str) -> str:

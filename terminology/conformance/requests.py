@@ -1,8 +1,9 @@
 """Build the HTTP request of one test exactly as the official runner sends it.
 
-Body: the test's request Parameters + every ``setup`` resource of the suite as a
-``tx-resource`` parameter + the ``profile`` parameters (parameters-default.json adds a
-``uuid`` the server must ignore). Headers: Accept-Language and the manifest ``header``,
+Body: the test's request Parameters (+ ``lenient-display-validation`` when the test sets
+``lenient-display``) + every ``setup`` resource of the suite as a ``tx-resource`` parameter
++ the ``profile`` parameters (parameters-default.json adds a ``uuid`` the server must
+ignore). Headers: Accept-Language and the manifest ``header``,
 plus ``X-Request-Id: txTests:<suite>/<test>`` so server logs name the test.
 """
 
@@ -24,6 +25,7 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "cs-validate-code": ("AUTO", "CodeSystem/$validate-code"),
     "lookup": ("POST", "CodeSystem/$lookup"),
     "translate": ("POST", "ConceptMap/$translate"),
+    "subsumes": ("POST", "CodeSystem/$subsumes"),
     "batch-validate": ("POST", "ValueSet/$batch-validate-code"),
     "batch": ("POST", ""),
     "metadata": ("GET", "metadata"),
@@ -73,6 +75,9 @@ def build_request(
         body = _batch_body(body, setup, profile)
     else:
         parameters = body.setdefault("parameter", [])
+        if case.lenient_display is not None:
+            flag = {"name": "lenient-display-validation", "valueBoolean": case.lenient_display}
+            parameters.append(flag)
         parameters += [{"name": "tx-resource", "resource": r} for r in setup]
         parameters += copy.deepcopy(profile)
     if method == "AUTO":

@@ -14,7 +14,7 @@ from terminology.outcome import TerminologyError, finding, operation_outcome
 from terminology.registry import version_key, version_matches
 
 MAX_EXPANSION = 50_000
-HIERARCHY_OPS = {"is-a", "descendent-of", "is-not-a", "generalizes", "child-of"}
+HIERARCHY_OPS = {"is-a", "descendent-of", "is-not-a", "generalizes", "child-of", "descendent-leaf"}
 SUPPORTED_OPS = HIERARCHY_OPS | {"=", "in", "not-in", "regex", "exists"}
 
 
@@ -439,6 +439,8 @@ def _hierarchy(cs: CodeSystemIndex, op: str, value: str) -> set[str]:
     if op == "child-of":
         return set(cs.concepts[value].children) if value in cs.concepts else set()
     below = set(cs.descendants(value))
+    if op == "descendent-leaf":  # R5: descendants that have no children themselves
+        return {code for code in below if not cs.concepts[code].children}
     if op == "descendent-of":
         return below
     is_a = below | ({value} if value in cs.concepts else set())

@@ -104,8 +104,19 @@ def check_display(context: Context, cs: CodeSystemIndex, concept: Concept, item)
         current = [text for text, _ in _unique(valid) if text not in retired]
         shown = ",".join(f'"{t}"' if re.search(r"\s", t) else t for t in current)
         where = item.at("display")
+        # lenient-display-validation=false: a display no longer correct is an error like any
+        # wrong display, and says the designation's own status (deprecated, withdrawn);
+        # otherwise a warning, worded as the tx-ecosystem suite (1.9.3) pins it
+        strict = context.params.get("lenient-display-validation") is False
+        status = _designation_status(concept, given) if strict else "deprecated"
         return finding(
-            "INACTIVE_DISPLAY_FOUND", given, concept.code, "deprecated", shown, expression=where
+            "INACTIVE_DISPLAY_FOUND",
+            given,
+            concept.code,
+            status,
+            shown,
+            expression=where,
+            severity="error" if strict else None,
         )
     if any(given == text for text, _ in valid):
         return None
@@ -155,6 +166,17 @@ def _marked_retired(concept: Concept) -> frozenset[str]:
             for e in d.get("extension", [])
         )
     )
+
+
+def _designation_status(concept: Concept, text: str) -> str:
+    """The standards status a designation with this text is marked with."""
+    for designation in concept.designations:
+        if designation.get("value") != text:
+            continue
+        for extension in designation.get("extension", []):
+            if extension.get("url") == STANDARDS_STATUS:
+                return str(extension.get("valueCode"))
+    return "deprecated"
 
 
 def _unique(items: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:

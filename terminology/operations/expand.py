@@ -198,7 +198,7 @@ def _value_set(
     if status_flag(vs) in ("deprecated", "withdrawn"):  # the value set itself
         flag = status_flag(vs)
         expansion["parameter"].append({"name": f"warning-{flag}", "valueUri": vs_key(vs)})
-    properties = [str(p) for p in context.params.all("property")]
+    properties = _properties_asked(context, vs)
     declared = _declared_properties(expanded, properties, context)
     with_status = context.params.get("excludeNested") is not False and not properties
     if with_status and any(_shows_status(e) for e in page):
@@ -224,6 +224,16 @@ def _value_set(
         expansion = {"extension": _unclosed(fragments), **expansion}
     result["expansion"] = expansion
     return result
+
+
+def _properties_asked(context: Context, vs: dict) -> list[str]:
+    """The properties to return: the request's `property` parameters, then those the value
+    set's own compose asks for (R5 ValueSet.compose.property), each once."""
+    asked = [str(p) for p in context.params.all("property")]
+    for code in vs.get("compose", {}).get("property", []):
+        if isinstance(code, str) and code not in asked:
+            asked.append(code)
+    return asked
 
 
 def _shows_status(entry: Entry) -> bool:

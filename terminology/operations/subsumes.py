@@ -1,37 +1,68 @@
-"""CodeSystem/$subsumes: how two codes of one code system relate in its hierarchy."""
+"""CodeSystem/$subsumes: how two codes of one code system relate in its hierarchy.
+
+Errors follow the operation outcome conventions of the terminology service: a request that
+cannot be tested as given (no system, two systems, no code) is 400 with issue code `invalid`
+and tx-issue-type `invalid-data`; a code the code system does not hold is 404 with
+`code-invalid` / `invalid-code`, an unknown code system 404 `not-found`; each issue names
+the parameter at fault in `expression`.
+"""
 
 from __future__ import annotations
 
 from terminology.index import CodeSystemIndex
 from terminology.operations import Context
-from terminology.outcome import TerminologyError, not_found
+from terminology.outcome import TerminologyError, issue, not_found, operation_outcome
 
 
-def _side(context: Context, name: str) -> tuple[str | None, str | None, str | None]:
+def _side(context: Context, name: str) -> tuple[str | None, str | None, str]:
+    """(system, code, parameter name) of side A or B."""
     coding = context.params.get(f"coding{name}")
     if isinstance(coding, dict):
-        return coding.get("system"), coding.get("code"), coding.get("version")
-    return None, context.params.get(f"code{name}"), None
+        return coding.get("system"), coding.get("code"), f"coding{name}"
+    return None, context.params.get(f"code{name}"), f"code{name}"
 
 
-def _code_system(context: Context, instance_id: str | None, systems: set) -> CodeSystemIndex:
+def _refused(status: int, code: str, tx_type: str, key: str, *args, where: str) -> TerminologyError:
+    found = issue("error", code, tx_type, key, *args, expression=where)
+    return TerminologyError(status, operation_outcome([found]))
+
+
+def _code_system(
+    context: Context, instance_id: str | None, sides: list[tuple[str | None, str | None, str]]
+) -> CodeSystemIndex:
+    registry = context.registry
+    systems: dict[str, str] = {}  # canonical system -> the parameter that gave it
     if instance_id:
-        resource = context.registry.by_id("CodeSystem", instance_id)
+        resource = registry.by_id("CodeSystem", instance_id)
         if resource is None:
             raise not_found("UNKNOWN_RESOURCE_ID", "CodeSystem", instance_id)
-        systems.add(resource.get("url"))
-    systems.discard(None)
+        systems[registry.canonical(resource.get("url", ""))] = "url"
+    if context.params.get("system"):
+        systems.setdefault(registry.canonical(str(context.params.get("system"))), "system")
+    for system, _, name in sides:
+        if system:
+            systems.setdefault(registry.canonical(system), name)
     if not systems:
-        raise TerminologyError.of(400, "required", "invalid-data", "PARAM_MISSING", "system")
-    if len({context.registry.canonical(s) for s in systems}) > 1:
-        raise TerminologyError.of(
-            400, "invalid", "invalid-data", "PARAM_INVALID", "system", ", ".join(sorted(systems))
+        raise _refused(
+            400, "invalid", "invalid-data", "SUBSUMPTION_NO_SYSTEM", sides[0][2], where=sides[0][2]
         )
-    system = systems.pop()
+    if len(systems) > 1:
+        first, second = list(systems)[:2]
+        where = systems[second]
+        raise _refused(
+            400,
+            "invalid",
+            "invalid-data",
+            "SUBSUMPTION_SYSTEM_MISMATCH",
+            first,
+            second,
+            where=where,
+        )
+    system = next(iter(systems))
     version = context.params.get("version")
-    cs = context.registry.code_system(system, version)
+    cs = registry.code_system(system, version)
     if cs is None:
-        known = context.registry.versions("CodeSystem", system)
+        known = registry.versions("CodeSystem", system)
         if version and known:
             raise not_found("UNKNOWN_CODESYSTEM_VERSION", system, version, " or ".join(known))
         raise not_found("UNKNOWN_CODESYSTEM", system)
@@ -39,17 +70,18 @@ def _code_system(context: Context, instance_id: str | None, systems: set) -> Cod
 
 
 def run(context: Context, instance_id: str | None = None) -> dict:
-    system_a, code_a, _ = _side(context, "A")
-    system_b, code_b, _ = _side(context, "B")
-    for name, code in (("codeA", code_a), ("codeB", code_b)):
+    sides = [_side(context, "A"), _side(context, "B")]
+    for _, code, name in sides:
         if not code:
-            raise TerminologyError.of(400, "required", "invalid-data", "PARAM_MISSING", name)
-    cs = _code_system(context, instance_id, {context.params.get("system"), system_a, system_b})
+            raise _refused(400, "invalid", "invalid-data", "PARAM_MISSING", name, where=name)
+    cs = _code_system(context, instance_id, sides)
     concepts = []
-    for code in (code_a, code_b):
+    for _, code, name in sides:
         concept = cs.find(str(code))
         if concept is None:
-            raise not_found("Unknown_Code_in_Version", code, cs.url, cs.version or "")
+            key = "Unknown_Code_in_Version" if cs.version else "Unknown_Code_in_Version#none"
+            args = (code, cs.url, cs.version or "")
+            raise _refused(404, "code-invalid", "invalid-code", key, *args, where=name)
         concepts.append(concept.code)
     a, b = concepts
     return {

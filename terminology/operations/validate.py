@@ -28,11 +28,12 @@ from terminology.operations.expand import resolve_value_set
 from terminology.operations.supplements import missing_error, requested
 from terminology.operations.versions_check import VersionPlan, display_versions, plan
 from terminology.outcome import (
+    CODE_FINDINGS,
     TerminologyError,
     finding,
+    locate,
     not_found,
     operation_outcome,
-    unlocated,
 )
 
 
@@ -121,10 +122,7 @@ def _check_in_code_system(
             return
         key = "Unknown_Code_in_Version" if cs.version else "Unknown_Code_in_Version#none"
         where = item.at("code")
-        located = item.display is None  # as the reference server answers
-        out.issues.append(
-            finding(key, item.code, cs.url, cs.version, expression=where, located=located)
-        )
+        out.issues.append(finding(key, item.code, cs.url, cs.version, expression=where))
         return
     concept = dated.as_of(concept, context.date)
     if concept is None:  # in the release, but not yet in use on that date
@@ -185,7 +183,6 @@ def _status_issues(
                 concept.code,
                 status,
                 expression=item.whole,
-                located=item.display is None,  # as the reference server answers
             )
         )
         if _active_only(facts):
@@ -270,9 +267,23 @@ def _unknown_system_issue(context: Context, item: Input, quoted: bool) -> dict:
     return finding(key, system, expression=item.at("system"))
 
 
+def _incomplete(item: Input, out: Outcome) -> bool:
+    """A coding without a code (a system alone, or only a display) has nothing to validate:
+    one issue says what is missing, and the answer names no code. True if so."""
+    if item.code:
+        return False
+    if item.system:
+        out.issues.append(finding("CODING_HAS_NO_CODE", item.system, expression=item.whole))
+    else:
+        out.issues.append(finding("CODING_HAS_NO_CODE_OR_SYSTEM", expression=item.whole))
+    return True
+
+
 def check_coding(context: Context, facts: Facts, item: Input) -> Outcome:
     """A coding against its code system only ($validate-code on a CodeSystem)."""
     out = Outcome(item, system=item.system)
+    if _incomplete(item, out):
+        return out
     if not item.system:
         out.issues.append(
             finding(
@@ -302,8 +313,7 @@ def _not_in_vs(item: Input, vs: dict) -> dict:
     if item.display:
         shown += f" ('{item.display}')"
     key = "None_of_the_provided_codes_are_in_the_value_set_one"
-    located = item.display is None  # as the reference server answers
-    return finding(key, shown, vs_key(vs), expression=item.at("code"), located=located)
+    return finding(key, shown, vs_key(vs), expression=item.at("code"))
 
 
 def _infer_system(context: Context, item: Input, vs: dict, expanded: Expanded, out: Outcome):
@@ -361,6 +371,8 @@ def check_in_value_set(
     context.facts()."""
     vs, expanded, unknown = prepared.vs, prepared.expanded, prepared.unknown
     out = Outcome(item, system=item.system)
+    if _incomplete(item, out):
+        return out
     if not item.system and not _settle_system(context, facts, item, vs, expanded, out):
         return out
     out.system = item.system
@@ -448,8 +460,9 @@ def _plan(
 def _settle_system(
     context: Context, facts: Facts, item: Input, vs: dict, expanded, out: Outcome
 ) -> bool:
-    """A coding without a system: infer it from the value set when asked, else report it."""
-    if facts.infer_system and expanded is not None:
+    """A coding without a system: infer it from the value set when asked (inferSystem
+    applies to a bare `code` only, not to a Coding or a CodeableConcept), else report it."""
+    if facts.infer_system and expanded is not None and not item.path:
         return _infer_system(context, item, vs, expanded, out)
     out.issues.append(finding("Coding_has_no_system__cannot_validate", expression=item.whole))
     out.issues.append(_not_in_vs(item, vs))
@@ -511,12 +524,6 @@ def _downgrade(found: dict) -> dict:
     return {**found, "severity": "information", "details": {**found["details"], "coding": [coding]}}
 
 
-# Findings on a code or display the reference server reports by `expression` only when the
-# code system has several definitions in scope (versions or supplements): the suite's
-# `parameters` and `overload` files forbid `location` there, and require it nowhere.
-CODE_FINDINGS = {"not-in-vs", "invalid-code", "invalid-display"}
-
-
 def _overloaded(context: Context, system: str | None) -> bool:
     """Several definitions of the system in scope: versions, or supplements of it."""
     if not system:
@@ -528,16 +535,39 @@ def _overloaded(context: Context, system: str | None) -> bool:
 
 
 def _located_issues(context: Context, outcome: Outcome) -> list[dict]:
-    if not any(_tx_code(i) in CODE_FINDINGS for i in outcome.issues):
-        return outcome.issues
-    if not _overloaded(context, outcome.input.system):
-        return outcome.issues
-    return [unlocated(i) if _tx_code(i) in CODE_FINDINGS else i for i in outcome.issues]
+    """The coding's issues with the deprecated `location` as outcome.locate rules it."""
+    displayed = outcome.input.display is not None
+    if not displayed and not any(_tx_code(i) in CODE_FINDINGS for i in outcome.issues):
+        return outcome.issues  # nothing the rule could take `location` from
+    overloaded = _overloaded(context, outcome.input.system)
+    return [locate(i, displayed=displayed, overloaded=overloaded) for i in outcome.issues]
+
+
+def _unchecked_are_warnings(outcomes: list[Outcome], vs: dict | None) -> None:
+    """A CodeableConcept is valid when one of its codings is: a coding whose code system is
+    unknown was not checked, and says so with a warning instead of failing the concept."""
+    if len(outcomes) < 2 or not any(_sound(o, vs) for o in outcomes):
+        return
+    for o in outcomes:
+        if o.unknown_system and not o.valid:
+            o.issues = [
+                {**i, "severity": "warning"} if i["severity"] == "error" else i for i in o.issues
+            ]
+            o.caused_by_unknown = False
+
+
+def _sound(outcome: Outcome, vs: dict | None) -> bool:
+    """A coding checked and found good (in the value set, when there is one)."""
+    if not outcome.valid or (vs is not None and not outcome.member):
+        return False
+    return not any(i["severity"] == "error" for i in outcome.issues)
 
 
 def _collect(
     context: Context, outcomes: list[Outcome], concept: dict, vs: dict | None
 ) -> list[dict]:
+    if concept:
+        _unchecked_are_warnings(outcomes, vs)
     issues = [i for o in outcomes if o.issues for i in _located_issues(context, o)]
     if not concept or vs is None:
         return issues
@@ -595,7 +625,8 @@ def _coding_params(chosen: Outcome | None, concept: dict, vs: dict | None) -> li
         known = chosen.member
     found = chosen.concept
     if known or not concept:
-        params.append({"name": "code", "valueCode": chosen.input.code})
+        if chosen.input.code:
+            params.append({"name": "code", "valueCode": chosen.input.code})
         if chosen.system:
             params.append({"name": "system", "valueUri": chosen.system})
     if chosen.display and known:
@@ -630,8 +661,11 @@ QUIET = {"UNKNOWN_CODE_IN_FRAGMENT", "CONCEPT_DEPRECATED_IN_VALUESET", "INACTIVE
 
 
 def _quiet(found: dict) -> bool:
-    """Warnings the reference server reports as issues but leaves out of `message`."""
-    return any(e.get("valueString") in QUIET for e in found.get("extension", []))
+    """Warnings the reference server reports as issues but leaves out of `message` (an
+    error always counts: a display no longer correct, under strict display validation)."""
+    return found["severity"] != "error" and any(
+        e.get("valueString") in QUIET for e in found.get("extension", [])
+    )
 
 
 # -- operations ------------------------------------------------------------------------------
@@ -697,6 +731,11 @@ def run_code_system(context: Context, instance_id: str | None = None) -> dict:
     else:
         url = context.params.get("url") or context.params.get("system")
     inputs, concept = _inputs(context, url)
+    if len(inputs) == 1 and not inputs[0].path and not inputs[0].system:
+        # a bare code and no code system named: nothing it could be validated against
+        raise TerminologyError.of(
+            400, "invalid", None, "CS_VALIDATE_NO_SYSTEM", inputs[0].code, expression="code"
+        )
     notes = _canonical_systems(context, inputs)
     facts = context.facts()
     outcomes = [check_coding(context, facts, item) for item in inputs]

@@ -35,6 +35,7 @@ from terminology.conformance import (
     conformance,
     normalise,
     normalise_capabilities,
+    version_passes,
 )
 from terminology.conformance import passing as passlist
 from terminology.conformance.normalise import MANAGED_EXTENSIONS, extension_urls, sort_resource
@@ -692,3 +693,123 @@ def test_cli_reports_per_test_table_and_summary(tmp_path: Path) -> None:
 def test_http_request_is_plain_data() -> None:
     request = HttpRequest("GET", "metadata", {"Accept": "application/fhir+json"})
     assert copy.deepcopy(request) == request
+
+
+# ---- what later versions of the official runner run (tx-ecosystem readme, "Test Cases") --
+
+
+def _manifest_with(tmp_path: Path, suites: list[dict]) -> Manifest:
+    (tmp_path / "req.json").write_text('{"resourceType":"Parameters","parameter":[]}')
+    (tmp_path / "parameters-default.json").write_text('{"resourceType":"Parameters"}')
+    return Manifest(tmp_path, {"suites": suites})
+
+
+@pytest.mark.parametrize(
+    ("declared", "server", "runs"),
+    [
+        (None, "4.0.1", True),
+        ("4.0", "4.0.1", True),
+        ("4.0", "r4", True),
+        ("4.0", "5.0.0", False),
+        ("5.0", "r5", True),
+        ("!4.0", "4.0.1", False),
+        ("!4.0", "5.0.0", True),
+        ("!4.0", "r5", True),
+        ("4.0", None, True),  # an unknown server runs everything
+        ("4.0", "4.3.0", False),  # R4B is not R4: "4.0" or "4.0.", not any 4
+    ],
+)
+def test_version_filter(declared: str | None, server: str | None, runs: bool) -> None:
+    """Readme "Versions": "4.0" matches 4.0 and any version starting "4.0."; "!4.0" runs
+    against anything except an R4 server."""
+    assert version_passes(declared, server) is runs
+
+
+def test_version_filters_select_suites_and_tests(tmp_path: Path) -> None:
+    """A suite and a test may both declare `version` (readme: "as for suites")."""
+    test = {"operation": "expand", "request": "req.json", "response": "r.json"}
+    suites = [
+        {"name": "r4-only", "version": "4.0", "tests": [{"name": "a", **test}]},
+        {
+            "name": "mixed",
+            "tests": [
+                {"name": "not-r4", "version": "!4.0", **test},
+                {"name": "r4", "version": "4.0", **test},
+                {"name": "any", **test},
+            ],
+        },
+    ]
+    listed = _manifest_with(tmp_path, suites)
+    assert [c.key for c in listed.select(fhir_version="r4")] == [
+        "r4-only/a",
+        "mixed/r4",
+        "mixed/any",
+    ]
+    assert [c.key for c in listed.select(fhir_version="r5")] == ["mixed/not-r4", "mixed/any"]
+
+
+@pytest.mark.parametrize(
+    ("marker", "modes", "version", "present"),
+    [
+        ("version:4", set(), "4.0.1", True),
+        ("version:4", set(), "5.0.0", False),
+        ("version:5", set(), "5.0.0", True),
+        ("tx.fhir.org", {"tx.fhir.org"}, "5.0.0", True),
+        ("tx.fhir.org", set(), "5.0.0", False),
+        ("!tx.fhir.org", set(), "5.0.0", True),
+    ],
+)
+def test_only_marker(marker: str, modes: set[str], version: str, present: bool) -> None:
+    """Readme "$optional$ and $only$": where the filter passes the entry is required, where
+    it does not the entry must not be present at all."""
+    expected = {"a": [{"v": 0}, {"$only$": marker, "v": 1}]}
+    check = Comparer(modes=frozenset(modes), variables={"version": version})
+    with_item = check.compare(expected, {"a": [{"v": 0}, {"v": 1}]})
+    without_item = check.compare(expected, {"a": [{"v": 0}]})
+    assert (with_item is None, without_item is None) == (present, not present)
+
+
+def test_only_marker_on_every_item_of_an_array_removes_the_property() -> None:
+    expected = {"b": 1, "a": [{"$only$": "version:4", "v": 1}]}
+    r5 = Comparer(variables={"version": "5.0.0"})
+    assert r5.compare(expected, {"b": 1}) is None
+    assert r5.compare(expected, {"b": 1, "a": [{"v": 1}]}) is not None
+    assert Comparer(variables={"version": "4.0.1"}).compare(expected, {"b": 1}) is not None
+
+
+def test_subsumes_is_sent_as_codesystem_subsumes(tmp_path: Path) -> None:
+    """The `subsumes` operation (fhir-core TerminologyServiceTests): CodeSystem/$subsumes with
+    the request, the suite's setup resources and the profile parameters."""
+    (tmp_path / "cs.json").write_text('{"resourceType":"CodeSystem","url":"http://cs"}')
+    test = {"name": "t", "operation": "subsumes", "request": "req.json", "response": "r.json"}
+    case = TestCase("s", "t", "subsumes", test, ("cs.json",))
+    request = build_request(case, _manifest_with(tmp_path, []))
+    assert (request.method, request.path) == ("POST", "CodeSystem/$subsumes")
+    assert [p["name"] for p in request.body["parameter"]] == ["tx-resource"]
+
+
+@pytest.mark.parametrize(
+    ("operation", "value", "sent"),
+    [
+        ("validate-code", False, False),
+        ("cs-validate-code", True, True),
+        ("validate-code", None, None),
+        ("expand", False, None),  # only the two $validate-code operations
+    ],
+)
+def test_lenient_display_is_sent_as_a_parameter(
+    tmp_path: Path, operation: str, value: bool | None, sent: bool | None
+) -> None:
+    """Readme: `lenient-display` "sets the lenient-display-validation parameter on a
+    validate-code or cs-validate-code request"."""
+    test = {"name": "t", "operation": operation, "request": "req.json", "response": "r.json"}
+    if value is not None:
+        test["lenient-display"] = value
+    case = TestCase("s", "t", operation, test, ())
+    request = build_request(case, _manifest_with(tmp_path, []))
+    parameters = request.body["parameter"] if request.body else []
+    query = dict(request.query)
+    found = [p["valueBoolean"] for p in parameters if p["name"] == "lenient-display-validation"]
+    if "lenient-display-validation" in query:
+        found.append(query["lenient-display-validation"] == "true")
+    assert found == ([] if sent is None else [sent])
