@@ -97,6 +97,8 @@ R5_ONLY: dict[str, dict[str, object]] = {
         **_METADATA,
         "group.element.valueSet": "Canonical",
         "group.element.target.valueSet": "Canonical",
+        "group.unmapped.relationship": "Code",
+        "group.unmapped.valueSet": "Canonical",
     },
     "CapabilityStatement": {
         "versionAlgorithm[x]": ("String", "Coding"),
@@ -327,6 +329,7 @@ _SINGLE = {"versionAlgorithm[x]", "copyrightLabel", "approvalDate", "lastReviewD
 _SINGLE |= {"effectivePeriod", "scope", "expansion.next", "codeSystem.content"}
 _SINGLE |= {"compose.include.copyright", "compose.exclude.copyright"}
 _SINGLE |= {"group.element.valueSet", "group.element.target.valueSet"}
+_SINGLE |= {"group.unmapped.relationship", "group.unmapped.valueSet"}
 
 
 def _repeats(path: str) -> bool:
@@ -402,9 +405,6 @@ def _convert_unmapped(unmapped: dict, to_r5: bool) -> None:
         unmapped["mode"] = mode[1]
     if key[0] in unmapped:
         unmapped[key[1]] = unmapped.pop(key[0])
-    if not to_r5:  # R5 only; dropped in R4 (tests/server/test_versions.py pins the loss)
-        for r5_only in ("relationship", "valueSet"):
-            unmapped.pop(r5_only, None)
 
 
 def _concept_map_to_r5(cm: dict) -> None:

@@ -204,5 +204,14 @@ def test_concept_map_unmapped_provided_is_use_source_code_in_r5() -> None:
     r5 = to_r5(r4)
     parse(r5, "r5")
     assert r5["group"][0]["unmapped"] == {"mode": "use-source-code"}
-    r5["group"][0]["unmapped"]["relationship"] = "equivalent"  # R5 only: dropped in R4
     assert to_r4(r5) == r4
+    # R5-only elements of unmapped travel in R4 as the 5.0 cross-version extensions
+    r5["group"][0]["unmapped"] |= {"relationship": "equivalent", "valueSet": "http://vs"}
+    r4_form = to_r4(r5)
+    parse(r4_form, "r4")
+    assert "relationship" not in r4_form["group"][0]["unmapped"]
+    assert to_r5(r4_form)["group"][0]["unmapped"] == {
+        "mode": "use-source-code",
+        "relationship": "equivalent",
+        "valueSet": "http://vs",
+    }
