@@ -223,8 +223,6 @@ def serve(
 ) -> None:
     """Serve everything stored on /r4, /r5 and /fhir (an empty store gets the shipped
     releases); `load`, `update` and `remove` show up within seconds, without a restart."""
-    import uvicorn
-
     _check_port_free(host, port)
     _ensure_loaded()
     _compile_sources()
@@ -232,26 +230,13 @@ def serve(
     os.environ[logs.LEVEL_ENV] = log_level.value  # and logs at the same level
     os.environ[logs.ACCESS_ENV] = "1" if access_log else ""
     typer.echo(f"serving {_state['db']} on http://{host}:{port}/r4 /r5 /fhir", err=True)
-    if workers > 1:
-        # uvicorn spawns its workers, and a spawned process first re-runs the parent's main
-        # script: from this CLI, every worker would import all its commands (about 0.25 s)
-        # before the app. Become `python -m uvicorn` (same pid, same options) instead.
+    from terminology import workers as uvicorn_workers
+
+    if workers > 1:  # become the small workers module: see its docstring
         sys.stderr.flush()
-        command = [sys.executable, "-m", "uvicorn", "terminology.api:app_from_store"]
-        command += ["--factory", "--host", host, "--port", str(port), "--workers", str(workers)]
-        command += ["--loop", "uvloop", "--http", "httptools", "--no-access-log"]
-        os.execv(sys.executable, [*command, "--log-level", log_level.value])
-    uvicorn.run(
-        "terminology.api:app_from_store",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level=log_level.value,
-    )
+        argv = uvicorn_workers.command(host, port, workers, log_level.value)
+        os.execv(argv[0], argv)
+    uvicorn_workers.run(host, port, workers, log_level.value)
 
 
 @app.command()
