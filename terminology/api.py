@@ -2,8 +2,9 @@
 
 Thin on purpose: a route parses the request once (query or Parameters body -> R5
 Parameters), calls the engine, and renders the R5 result for the asked base. Routes take
-the raw Request and return a raw Response (orjson bytes): no pydantic models and no
-middleware on the hot path. Every failure becomes an OperationOutcome with a 4xx/5xx
+the raw Request and return a raw Response (orjson bytes): no pydantic models, and around
+them only http_conventions' edge middleware (CORS, gzip, access log: one header scan per
+request when none of them applies). Every failure becomes an OperationOutcome with a 4xx/5xx
 status; nothing escapes as a stack trace.
 
 Bases: /r4 (4.0.1), /r5 (5.0.0), /fhir (= /r4).
@@ -27,12 +28,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 import codesystem
-from terminology import logs, web
+from terminology import bundle, http_conventions, logs, web
 from terminology.engine import Engine, OperationRequest
 from terminology.live import Live
 from terminology.operations import metadata
-from terminology.operations.read import check_type, read
-from terminology.operations.search import search
+from terminology.operations.read import check_type, operation_definitions, read
+from terminology.operations.search import handling, search
 from terminology.outcome import TerminologyError, invalid, operation_outcome
 from terminology.params import parameters_from_query
 from terminology.registry import TYPES
@@ -44,6 +45,7 @@ log = logging.getLogger("hcpcs_tx.api")
 
 BASES = {"r4": "r4", "r5": "r5", "fhir": "r4"}
 MAX_BODY = 16 * 1024 * 1024
+MAX_XML = 4_000_000  # bytes of stored JSON given as XML at most (see _too_big_for_xml)
 JSON_TYPE = "application/fhir+json"
 XML_TYPE = "application/fhir+xml"
 FORMATS = {
@@ -65,7 +67,9 @@ class _Served:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.stored = _StoredJson(engine)
-        self.capabilities = metadata.capability_statement(xml=_xml_available())
+        self.capabilities = metadata.capability_statement(
+            xml=_xml_available(), code_systems=engine.resources("CodeSystem")
+        )
         self.terminology = metadata.terminology_capabilities(engine.resources("CodeSystem"))
 
 
@@ -78,8 +82,9 @@ def create_app(engine: Engine | Live[_Served]) -> FastAPI:
 
     Routes take the raw request and answer bytes: FHIR parameters are typed per operation
     (params.py), not by pydantic models, so FastAPI's validation layer stays off the hot
-    path (its per-request cost is then Starlette's); no OpenAPI, since FHIR clients read
-    the CapabilityStatement instead. `app.state.engine` is the engine answering now."""
+    path (its per-request cost is then Starlette's); the OpenAPI description (/openapi.json,
+    /docs) is built from the operations' parameter tables (openapi.py), not from route
+    signatures. `app.state.engine` is the engine answering now."""
     live = engine if isinstance(engine, Live) else Live.fixed(_Served(engine))
 
     @contextlib.asynccontextmanager
@@ -95,10 +100,13 @@ def create_app(engine: Engine | Live[_Served]) -> FastAPI:
         ("/{base}/$versions", _Routes.versions, ["GET", "POST"]),
         ("/{base}/{rtype}/${op}", _Routes.operation, ["GET", "POST"]),
         ("/{base}/{rtype}/{id}/${op}", _Routes.operation, ["GET", "POST"]),
+        ("/{base}/{rtype}/_search", _Routes.search, ["POST"]),
         ("/{base}/{rtype}/{id}", _Routes.read, ["GET"]),
         ("/{base}/{rtype}", _Routes.search, ["GET"]),
+        ("/{base}", _Routes.bundle, ["POST"]),
     ):
         app.router.add_route(path, _endpoint(handler, live), methods=methods)
+    http_conventions.install(app, live)  # CORS, gzip, access log, /health, /ready, OpenAPI
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
     web.register(app)
@@ -157,26 +165,54 @@ class _Routes:
 
     @staticmethod
     async def read(request: Request, base: str, served: _Served) -> dict:
-        return read(served.engine, request.path_params["rtype"], request.path_params["id"])
+        path = request.path_params
+        return read(served.engine, path["rtype"], path["id"], _query(request))
 
     @staticmethod
     async def search(request: Request, base: str, served: _Served) -> dict:
+        """GET {type}?..., and POST {type}/_search with the parameters as a form body."""
         kind = request.path_params["rtype"]
         url = str(request.base_url) + request.path_params["base"]
-        return search(served.engine.resources(kind), kind, _query(request), url)
+        query = _query(request)
+        if request.method == "POST" and (body := await _body(request, empty=True)):
+            if "x-www-form-urlencoded" not in request.headers.get("content-type", ""):
+                text = "POST _search takes its parameters as application/x-www-form-urlencoded"
+                raise _error(415, "not-supported", text)
+            form = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+            query = [(k, v) for k, v in form if k not in CONTROL] + query
+        held = operation_definitions() if kind == "OperationDefinition" else None
+        resources = held if held is not None else served.engine.resources(kind)
+        return search(resources, kind, query, url, handling(request.headers.get("prefer")))
+
+    @staticmethod
+    async def bundle(request: Request, base: str, served: _Served) -> dict:
+        """A batch or transaction Bundle POSTed at the base (bundle.py)."""
+        asked = _json_body(await _body(request))
+        return await bundle.answer(request, base, served, asked, _BUNDLE_ROUTES)
 
     @staticmethod
     async def metadata(request: Request, base: str, served: _Served) -> dict:
         mode = _last(request, "mode", "full")
+        url = str(request.base_url) + request.path_params["base"]
         if mode == "terminology":
-            return served.terminology
+            return metadata.for_base(served.terminology, url)
         if mode not in ("full", "normative"):
             raise invalid("PARAM_INVALID", "mode", mode)
-        return served.capabilities
+        return metadata.for_base(served.capabilities, url)
 
     @staticmethod
     async def versions(request: Request, base: str, served: _Served) -> dict:
         return metadata.versions(base)
+
+
+# What each route of a Bundle entry runs (bundle.py routes the entries).
+_BUNDLE_ROUTES = {
+    "operation": _Routes.operation,
+    "read": _Routes.read,
+    "search": _Routes.search,
+    "metadata": _Routes.metadata,
+    "versions": _Routes.versions,
+}
 
 
 class _StoredJson:
@@ -227,12 +263,27 @@ class _StoredJson:
             if body is not None:
                 bodies.append(body)
                 entry = {**entry, "resource": orjson.Fragment(_SPLICE)}
+            elif base == "r4":  # converted one by one: a Fragment cannot be deep-copied
+                entry = _entry_to_r4(entry)
             spliced.append(entry)
         bundle = {**resource, "entry": spliced}
-        frame = orjson.dumps(to_r4(bundle) if base == "r4" else bundle).split(_SPLICE)
+        if base == "r4":
+            bundle.pop("issues", None)  # what to_r4 does to the Bundle itself
+        frame = orjson.dumps(bundle).split(_SPLICE)
         if len(frame) != len(bodies) + 1:  # the marker met elsewhere: render as usual
             return None
         return _interleave(frame, bodies)
+
+
+def _entry_to_r4(entry: dict) -> dict:
+    """A Bundle entry's resource and response outcome in R4 (as to_r4 of the Bundle)."""
+    found = dict(entry)
+    if isinstance(entry.get("resource"), dict):
+        found["resource"] = to_r4(entry["resource"])
+    response = entry.get("response")
+    if isinstance(response, dict) and isinstance(response.get("outcome"), dict):
+        found["response"] = {**response, "outcome": to_r4(response["outcome"])}
+    return found
 
 
 # Where a stored resource's bytes go in a Bundle's JSON (random: no request can write it).
@@ -277,27 +328,46 @@ def _endpoint(handler: Handler, live: Live[_Served]) -> Callable[[Request], Awai
         base = BASES.get(request.path_params["base"])
         fmt = "json"
         served = live.current  # read once: the whole request sees one state of the store
+        state = http_conventions.state(served, live.generation)
         if web.wants_html(request) and (page := web.page_for(request, served.engine)):
             return page  # a browser on a resource URL: the page, not JSON or XML
         try:
             if base is None:
                 raise _error(404, "not-found", f"Unknown base '/{request.path_params['base']}'")
             fmt = _format(request)
+            cache = http_conventions.cacheable(request, state, fmt)  # ETag etc. (GET only)
+            if cache is not None and cache.fresh:
+                return cache.not_modified()  # If-None-Match holds this answer's ETag
             answer = await handler(request, base, served)
-            if fmt == "json" and (pieces := served.stored.render(answer, base)) is not None:
-                return (
-                    Response(pieces[0], 200, media_type=JSON_TYPE)
-                    if len(pieces) == 1 and len(pieces[0]) <= CHUNK
-                    else _Pieces(pieces)
-                )
-            return _render(answer, base, fmt)
+            if (pieces := served.stored.render(answer, base)) is None:
+                response = _render(answer, base, fmt)
+            elif fmt == "json":
+                zipped = await http_conventions.gzip_stored(request, state, answer, base, pieces)
+                response = _stored_response(zipped or pieces, zipped is not None)
+            elif (size := sum(len(piece) for piece in pieces)) > MAX_XML:
+                raise _too_big_for_xml(size)
+            else:
+                response = _render(answer, base, fmt)
+            return response if cache is None else cache.finish(response)
         except TerminologyError as error:
             return _render(error.outcome, base or "r5", fmt, error.status)
         except Exception:
-            log.exception("unexpected error on %s %s", request.method, request.url.path)
+            target = http_conventions.target(request.scope)
+            log.exception("unexpected error on %s %s", request.method, target)
             return _render(_server_error(), base or "r5", "json", 500)
 
     return endpoint
+
+
+def _stored_response(pieces: list[bytes], zipped: bool) -> Response:
+    """Stored JSON (or its gzip stream) as it is: one body, or pieces sent in chunks."""
+    if len(pieces) == 1 and len(pieces[0]) <= CHUNK:
+        response = Response(pieces[0], 200, media_type=JSON_TYPE)
+    else:
+        response = _Pieces(pieces)
+    if zipped:
+        response.raw_headers.append((b"content-encoding", b"gzip"))
+    return response
 
 
 def _format(request: Request) -> str:
@@ -391,8 +461,9 @@ async def _parameters(request: Request, base: str, operation: str) -> dict:
     return to_r5(parameters, operation, in_place=True) if base == "r4" else parameters
 
 
-async def _body(request: Request) -> bytes:
-    """The body, refused with 413 past MAX_BODY (declared or streamed)."""
+async def _body(request: Request, empty: bool = False) -> bytes:
+    """The body, refused with 413 past MAX_BODY (declared or streamed); an empty body is a
+    400 unless `empty` (a POST _search may have no parameters)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY:
         raise _too_large()
@@ -401,16 +472,20 @@ async def _body(request: Request) -> bytes:
         body += chunk
         if len(body) > MAX_BODY:
             raise _too_large()
-    if not body:
+    if not body and not empty:
         raise _error(400, "required", "The request body is empty: POST a Parameters resource")
     return bytes(body)
 
 
-def _json_parameters(body: bytes) -> dict:
+def _json_body(body: bytes) -> object:
     try:
-        parameters = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise _error(400, "structure", f"The request body is not valid JSON: {error}") from None
+
+
+def _json_parameters(body: bytes) -> dict:
+    parameters = _json_body(body)
     if not isinstance(parameters, dict) or parameters.get("resourceType") != "Parameters":
         found = parameters.get("resourceType") if isinstance(parameters, dict) else None
         raise invalid("NOT_PARAMETERS", found or "a JSON value without a resourceType")
@@ -470,6 +545,14 @@ def _error(status: int, code: str, text: str) -> TerminologyError:
     return TerminologyError(status, operation_outcome([found]))
 
 
+def _too_big_for_xml(size: int) -> TerminologyError:
+    """Stored content too big to be written as XML: fhir.resources would take minutes and
+    gigabytes (a full HCPCS CodeSystem is 13.5 MB of JSON), so such answers are JSON only."""
+    text = f"This answer is {size / 1e6:.1f} MB of JSON, too big to be given as XML (at most "
+    text += f"{MAX_XML // 1_000_000} MB): ask for JSON, or for less (_summary, _elements, _count)"
+    return _error(406, "too-costly", text)
+
+
 def _too_large() -> TerminologyError:
     return _error(413, "too-costly", f"The request body is over the limit of {MAX_BODY} bytes")
 
@@ -493,5 +576,6 @@ async def _http_error(request: Request, error: Exception) -> Response:
 
 
 async def _unexpected(request: Request, error: Exception) -> Response:
-    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=error)
+    target = http_conventions.target(request.scope)
+    log.error("unexpected error on %s %s", request.method, target, exc_info=error)
     return _render(_server_error(), "r5", "json", 500)

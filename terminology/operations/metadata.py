@@ -1,14 +1,23 @@
-"""The server's self-description: CapabilityStatement, TerminologyCapabilities, $versions.
+"""The server's self-description: CapabilityStatement, TerminologyCapabilities, $versions,
+and the OperationDefinitions of the operations that are not FHIR's own.
 
 Built as R5 from what the engine holds; the API converts to R4 at the edge (fhirVersion
 included). The shape follows the tx-ecosystem `metadata` tests (capstmt.json, capterms.json).
+Both statements are `kind = instance`, so they carry `implementation` (the invariant of
+both resources: "if kind = instance, implementation must be present and software may be
+present"; `for_base` adds the URL asked), and are dated from the data: the start of
+the latest stored HCPCS release (`data_date`), not the time they were built. Every
+operation they declare resolves: FHIR's own by their canonical URL, ours (`operation_definitions`)
+at `{base}/OperationDefinition/{id}`.
 """
 
 from __future__ import annotations
 
 from importlib import metadata as _dist
 
+from codesystem import HCPCS_URL
 from codesystem.layout import NAMESPACE
+from terminology.params import PARAMETER_TYPES
 from terminology.registry import preference_key, recency_key
 
 SOFTWARE = "hcpcs-tx"
@@ -34,7 +43,16 @@ OPERATIONS: tuple[tuple[str, str, str], ...] = (
     ("CodeSystem", "changes", CANONICAL + "/OperationDefinition/CodeSystem-changes"),
 )
 SEARCH_PARAMS = (("url", "uri"), ("version", "token"), ("name", "string"))
-SEARCH_PARAMS += (("title", "string"), ("status", "token"))
+SEARCH_PARAMS += (("title", "string"), ("status", "token"), ("_id", "token"))
+SEARCH_DOC = (
+    "Search parameters as FHIR clients send them: url, version, status, _id (exact; a comma"
+    " is OR), name, title (case-insensitive starts-with); _summary, _elements, _count"
+    " (at most 1000; 0 = total only), _offset, _total (none | estimate | accurate), _sort"
+    " (url, name, title, version, date, status, _id; - for descending). Unknown parameters"
+    " are ignored and reported in an OperationOutcome entry (Prefer: handling=lenient, the"
+    " default) or refused with 400 (Prefer: handling=strict). Also POST [type]/_search."
+)
+IMPLEMENTATION = "hcpcs-tx: HCPCS Level II terminology server (every stored CMS release)"
 EXPANSION_PARAMETERS = (
     "activeOnly",
     "check-system-version",
@@ -74,9 +92,28 @@ def _feature(definition: str, value: dict) -> dict:
     }
 
 
-def capability_statement(xml: bool = True) -> dict:
-    """The R5 CapabilityStatement: a terminology server listing every operation we route."""
+def data_date(code_systems: list[dict]) -> str:
+    """The date of the data served (YYYY-MM-DD): the start of the latest stored HCPCS
+    release (else of any stored code system's version, else its `date`); RELEASE_DATE for
+    a server holding none."""
+    hcpcs = [cs for cs in code_systems if cs.get("url") == HCPCS_URL]
+    for held in (hcpcs, code_systems):
+        dates = [_day(cs) for cs in held]
+        if any(dates):
+            return max(d for d in dates if d)
+    return RELEASE_DATE
+
+
+def _day(resource: dict) -> str | None:
+    start = (resource.get("effectivePeriod") or {}).get("start") or resource.get("date")
+    return start[:10] if isinstance(start, str) and len(start) >= 10 else None
+
+
+def capability_statement(xml: bool = True, code_systems: list[dict] | None = None) -> dict:
+    """The R5 CapabilityStatement: a terminology server listing every operation we route,
+    dated from the code systems held (data_date)."""
     result = _header("CapabilityStatement", "HcpcsTx", "HCPCS Level II terminology server")
+    result["date"] = data_date(code_systems or [])
     result["extension"] = [
         _feature(
             "http://hl7.org/fhir/uv/tx-tests/FeatureDefinition/test-version",
@@ -91,10 +128,25 @@ def capability_statement(xml: bool = True) -> dict:
         instantiates=["http://hl7.org/fhir/CapabilityStatement/terminology-server"],
         software={"name": SOFTWARE, "version": SOFTWARE_VERSION, "releaseDate": RELEASE_DATE},
         fhirVersion="5.0.0",
+        implementation={"description": IMPLEMENTATION},
         format=["application/fhir+json", *(["application/fhir+xml"] if xml else [])],
-        rest=[{"mode": "server", "resource": _rest_resources(), "operation": [_versions_op()]}],
+        rest=[
+            {
+                "mode": "server",
+                "documentation": SEARCH_DOC,
+                "resource": _rest_resources(),
+                "interaction": [{"code": "batch"}, {"code": "transaction"}],
+                "operation": [_versions_op()],
+            }
+        ],
     )
     return result
+
+
+def for_base(statement: dict, url: str) -> dict:
+    """A statement (CapabilityStatement or TerminologyCapabilities) naming the base URL it
+    was asked at (implementation.url), as a server instance's statement does."""
+    return {**statement, "implementation": {"description": IMPLEMENTATION, "url": url}}
 
 
 def _rest_resources() -> list[dict]:
@@ -109,6 +161,13 @@ def _rest_resources() -> list[dict]:
                 "operation": operations,
             }
         )
+    resources.append(
+        {
+            "type": "OperationDefinition",
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "searchParam": [{"name": n, "type": t} for n, t in SEARCH_PARAMS],
+        }
+    )
     return resources
 
 
@@ -117,13 +176,17 @@ def _versions_op() -> dict:
 
 
 def terminology_capabilities(code_systems: list[dict]) -> dict:
-    """R5 TerminologyCapabilities: every code system held, with all its versions."""
+    """R5 TerminologyCapabilities: every code system held, with all its versions.
+    `hierarchical`: $expand nests `contains` as the code system's hierarchy does (unless
+    excludeNested or paged: operations/expand.py)."""
     result = _header("TerminologyCapabilities", "HcpcsTxTerminology", "HCPCS-TX terminology")
     result.update(
+        date=data_date(code_systems),
         software={"name": SOFTWARE, "version": SOFTWARE_VERSION},
+        implementation={"description": IMPLEMENTATION},
         codeSystem=_code_systems(code_systems),
         expansion={
-            "hierarchical": False,
+            "hierarchical": True,
             "paging": True,
             "parameter": [{"name": name} for name in EXPANSION_PARAMETERS],
             "textFilter": "Word-prefix matching over code, display and designations",
@@ -151,6 +214,128 @@ def _code_systems(code_systems: list[dict]) -> list[dict]:
         entry = {"uri": url, "version": versions} if versions else {"uri": url}
         result.append({**entry, "content": held[-1].get("content", "complete")})
     return result
+
+
+# --- our own operations' definitions ----------------------------------------------------------
+
+_BATCH_DOC = (
+    "Several $validate-code requests against one value set: each `validation` is a"
+    " Parameters resource holding one request's parameters (they override the outer ones),"
+    " answered by a `validation` holding that request's $validate-code answer, in order."
+)
+_CHANGES_DOC = (
+    "What changed in a code system between two of its stored versions: a count per kind of"
+    " change (added, removed, terminated, redescribed, property-changed), then one `change`"
+    " per code (code, display, kind 1..*, previousDisplay, and per changed property its old"
+    " and new values)."
+)
+_FHIR_TYPES = {"Resource": "Resource", "Coding": "Coding", "CodeableConcept": "CodeableConcept"}
+
+
+def _parameter(name: str, use: str, kind: str, low: int = 0, high: str = "1", doc: str = ""):
+    found = {"name": name, "use": use, "min": low, "max": high, "type": kind}
+    return {**found, "documentation": doc} if doc else found
+
+
+def _typed_inputs(operation: str, skip: tuple[str, ...] = ()) -> list[dict]:
+    """The operation's input parameter table (params.py) as OperationDefinition inputs."""
+    found = []
+    for name, kind in PARAMETER_TYPES[operation].items():
+        if name not in skip:
+            found.append(_parameter(name, "in", "ValueSet" if name == "valueSet" else kind))
+    return found
+
+
+def operation_definitions() -> list[dict]:
+    """The R5 OperationDefinitions of the operations that FHIR does not define
+    ($batch-validate-code, $changes), served at OperationDefinition/{id}."""
+    batch = _definition(
+        "batch-validate-code", "BatchValidateCode", "ValueSet", _BATCH_DOC, instance=True
+    )
+    batch["parameter"] = [
+        *_typed_inputs("batch-validate-code"),
+        _parameter("tx-resource", "in", "Resource", 0, "*", "A resource used for this request"),
+        _parameter("validation", "in", "Parameters", 1, "*", "One $validate-code request"),
+        _parameter("validation", "out", "Parameters", 1, "*", "Its answer, in order"),
+    ]
+    changes = _definition("CodeSystem-changes", "Changes", "CodeSystem", _CHANGES_DOC, True)
+    changes["parameter"] = [
+        _parameter("system", "in", "uri", doc="The code system (or `url`, or the instance)"),
+        _parameter("url", "in", "uri", doc="The code system (as `system`)"),
+        _parameter("fromVersion", "in", "string", 1, "1", "The older stored version"),
+        _parameter("toVersion", "in", "string", 1, "1", "The newer stored version"),
+        _parameter("system", "out", "uri", 1),
+        _parameter("fromVersion", "out", "string", 1),
+        _parameter("toVersion", "out", "string", 1),
+        *(
+            _parameter(kind, "out", "integer", 1, "1", f"How many codes were {kind}")
+            for kind in ("added", "removed", "terminated", "redescribed", "property-changed")
+        ),
+        _part("change", 0, "*", "One changed code", _CHANGE_PARTS),
+    ]
+    return [batch, changes]
+
+
+def _part(name: str, low: int, high: str, doc: str, parts: list[dict]) -> dict:
+    """A parameter made of parts (no type of its own)."""
+    return {
+        "name": name,
+        "use": "out",
+        "min": low,
+        "max": high,
+        "documentation": doc,
+        "part": parts,
+    }
+
+
+_VALUE_TYPES = "A value of the property's type"
+_CHANGE_PARTS = [
+    _parameter("code", "out", "code", 1),
+    _parameter("display", "out", "string"),
+    _parameter(
+        "kind",
+        "out",
+        "code",
+        1,
+        "*",
+        "added | removed | terminated | redescribed | property-changed",
+    ),
+    _parameter("previousDisplay", "out", "string", doc="The display before (re-described)"),
+    _part(
+        "property",
+        0,
+        "*",
+        "One changed property",
+        [
+            _parameter("code", "out", "code", 1),
+            _parameter("old", "out", "string", 0, "*", _VALUE_TYPES),
+            _parameter("new", "out", "string", 0, "*", _VALUE_TYPES),
+        ],
+    ),
+]
+
+
+def _definition(id: str, name: str, kind: str, doc: str, instance: bool) -> dict:
+    code = id.removeprefix(f"{kind}-")
+    return {
+        "resourceType": "OperationDefinition",
+        "id": id,
+        "url": f"{CANONICAL}/OperationDefinition/{id}",
+        "version": SOFTWARE_VERSION,
+        "name": name,
+        "title": f"{kind}/${code}",
+        "status": "active",
+        "kind": "operation",
+        "date": RELEASE_DATE,
+        "publisher": SOFTWARE,
+        "description": doc,
+        "affectsState": False,
+        "code": code,
+        "resource": [kind],
+        "system": False,
+        "type": True,
+        "instance": instance,
+    }
 
 
 def versions(base: str) -> dict:

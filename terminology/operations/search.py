@@ -1,9 +1,19 @@
-"""Search over the stored CodeSystem / ValueSet / ConceptMap resources: a searchset Bundle.
+"""Search over the stored CodeSystem / ValueSet / ConceptMap (and our OperationDefinition)
+resources: a searchset Bundle, as FHIR clients ask for it.
 
-Parameters: url, version, status (exact), name, title (case-insensitive starts-with, as FHIR
-string search), _id, _summary (true | false | count | text | data), _elements, _count,
-_offset (paging links). Unknown parameters are an error rather than silently ignored, so a
-typo never returns everything.
+Criteria: url, version, status, _id (exact; a comma is OR within one parameter), name,
+title (case-insensitive starts-with, as FHIR string search). Result parameters: _summary
+(true | false | count | text | data), _elements, _count (0 to MAX_COUNT; 0 = the total
+only), _offset (paging links self / first / last / next / previous), _total (none |
+estimate | accurate: both counts are exact here), _sort (SORTS, `-` for descending, comma
+separated; an unknown field is a 400). A bad value of a known parameter is a 400.
+
+Unknown parameters (a typo, `_include`, a modifier such as `name:exact`) follow the
+client's `Prefer: handling=` (FHIR search, "Unknown and unsupported parameters"): the
+specification says servers SHOULD ignore them, so `lenient` is the default — they are
+ignored, left out of the self link (which shows what the search used) and reported in an
+OperationOutcome entry (search.mode = outcome) so a typo does not pass unnoticed —, and
+`strict` answers 400 naming the parameter.
 """
 
 from __future__ import annotations
@@ -12,7 +22,7 @@ import uuid
 from urllib.parse import urlencode
 
 from terminology.operations.read import check_type
-from terminology.outcome import TerminologyError, invalid, issue, operation_outcome
+from terminology.outcome import TerminologyError, invalid, operation_outcome
 
 DEFAULT_COUNT = 20
 MAX_COUNT = 1000
@@ -23,64 +33,147 @@ NOT_SUMMARY = {
     "CodeSystem": ("concept", "property", "filter", "text"),
     "ValueSet": ("compose", "expansion", "text"),
     "ConceptMap": ("group", "property", "additionalAttribute", "text"),
+    "OperationDefinition": ("parameter", "overload", "text"),
 }
 # Mandatory elements, kept by _elements and _summary=text so the result stays valid.
 MANDATORY = {
     "CodeSystem": ("resourceType", "id", "meta", "status", "content"),
     "ValueSet": ("resourceType", "id", "meta", "status"),
     "ConceptMap": ("resourceType", "id", "meta", "status"),
+    "OperationDefinition": (
+        *("resourceType", "id", "meta", "name", "status", "kind", "code"),
+        *("system", "type", "instance"),
+    ),
 }
-_EXACT = ("url", "version", "status")
+SUMMARIES = ("true", "false", "count", "text", "data")
+TOTALS = ("none", "estimate", "accurate")
+SORTS = ("url", "name", "title", "version", "date", "status", "_id")
+HANDLINGS = ("lenient", "strict")
+_EXACT = ("url", "version", "status", "_id")
 _PREFIX = ("name", "title")
+_CONTROL = ("_count", "_offset", "_summary", "_elements", "_total", "_sort")
 _IGNORED = ("_format", "_pretty")
+_SUPPORTED = ", ".join((*_EXACT, *_PREFIX, *_CONTROL))
 
 
-def search(resources: list[dict], resource_type: str, query: list[tuple[str, str]], base: str):
+def handling(prefer: str | None) -> str:
+    """`strict` or `lenient` (the default) from a Prefer header (`handling=strict`,
+    possibly among other preferences)."""
+    if prefer and "handling" in prefer.lower():
+        for item in prefer.lower().replace(";", ",").split(","):
+            name, _, value = item.partition("=")
+            if name.strip() == "handling" and value.strip().strip('"') in HANDLINGS:
+                return value.strip().strip('"')
+    return "lenient"
+
+
+def search(
+    resources: list[dict],
+    resource_type: str,
+    query: list[tuple[str, str]],
+    base: str,
+    handling: str = "lenient",
+) -> dict:
     """A searchset Bundle of the matches; base is the absolute base URL for links."""
-    check_type(resource_type)
-    criteria, control = _split(query)
-    matches = [r for r in resources if _matches(r, criteria)]
-    count = _integer(control, "_count", DEFAULT_COUNT, 0, MAX_COUNT)
-    offset = _integer(control, "_offset", 0, 0, None)
+    check_type(resource_type, searchable=True)
+    criteria, control, ignored = _split(query, handling)
+    matches = _sorted([r for r in resources if _matches(r, criteria)], control.get("_sort"))
+    count = _integer(control, "_count", DEFAULT_COUNT, MAX_COUNT)
+    offset = _integer(control, "_offset", 0, None)
     summary = control.get("_summary", "false")
-    bundle = {
-        "resourceType": "Bundle",
-        "id": str(uuid.uuid4()),
-        "type": "searchset",
-        "total": len(matches),
-    }
+    bundle: dict = {"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "searchset"}
+    if control.get("_total") != "none" or summary == "count":
+        bundle["total"] = len(matches)
+    outcome = [_ignored_entry(ignored)] if ignored else []
     if summary == "count":
+        if outcome:
+            bundle["entry"] = outcome
         return bundle
-    page = matches[offset : offset + count]
     elements = [e for e in control.get("_elements", "").split(",") if e]
     self_url = f"{base}/{resource_type}"
-    bundle["link"] = _links(self_url, query, offset, count, len(matches))
-    bundle["entry"] = [
+    used = [(k, v) for k, v in query if k not in ignored and k not in _IGNORED]
+    bundle["link"] = _links(self_url, used, offset, count, len(matches))
+    page = matches[offset : offset + count]
+    entries = [
         {
             "fullUrl": f"{self_url}/{r.get('id')}",
-            "resource": _view(r, summary, elements),
+            "resource": view(r, summary, elements),
             "search": {"mode": "match"},
         }
         for r in page
     ]
+    if entries or outcome:
+        bundle["entry"] = entries + outcome
     return bundle
 
 
-def _split(query: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], dict[str, str]]:
-    criteria, control = [], {}
+def read_view(resource: dict, query: list[tuple[str, str]]) -> dict:
+    """A read's answer as `_summary` / `_elements` ask (other parameters are ignored)."""
+    control = {name: value for name, value in query if name in ("_summary", "_elements")}
+    summary = control.get("_summary", "false")
+    if summary not in SUMMARIES or summary == "count":
+        raise invalid("PARAM_INVALID", "_summary", summary)
+    elements = [e for e in control.get("_elements", "").split(",") if e]
+    return view(resource, summary, elements)
+
+
+def view(resource: dict, summary: str, elements: list[str]) -> dict:
+    """The resource as _summary / _elements asked, tagged SUBSETTED when cut."""
+    kind = resource["resourceType"]
+    if elements:
+        keep = {*MANDATORY[kind], *elements}
+        cut = {k: v for k, v in resource.items() if k in keep}
+    elif summary == "true":
+        cut = {k: v for k, v in resource.items() if k not in NOT_SUMMARY[kind]}
+    elif summary == "text":
+        keep = {*MANDATORY[kind], "text", "url"}
+        cut = {k: v for k, v in resource.items() if k in keep}
+    elif summary == "data":
+        cut = {k: v for k, v in resource.items() if k != "text"}
+    else:
+        return resource
+    meta = dict(cut.get("meta", {}))
+    meta["tag"] = [*meta.get("tag", []), SUBSETTED]
+    return {**cut, "meta": meta}
+
+
+def _split(
+    query: list[tuple[str, str]], handling: str
+) -> tuple[list[tuple[str, str]], dict[str, str], set[str]]:
+    criteria, control, ignored = [], {}, set()
     for name, value in query:
-        if name in _EXACT or name in _PREFIX or name == "_id":
+        if name in _EXACT or name in _PREFIX:
             criteria.append((name, value))
-        elif name in ("_count", "_offset", "_summary", "_elements"):
+        elif name in _CONTROL:
             control[name] = value
-        elif name not in _IGNORED:
-            text = f"Unknown search parameter '{name}' (supported: url, version, name, title,"
-            text += " status, _id, _summary, _elements, _count, _offset)"
-            found = issue("error", "not-supported", None, "SEARCH_PARAM_UNKNOWN", text=text)
+        elif name in _IGNORED:
+            continue
+        elif handling == "strict":
+            text = f"Unknown search parameter '{name}' (supported: {_SUPPORTED}); "
+            text += "send Prefer: handling=lenient to have unknown parameters ignored"
+            found = {"severity": "error", "code": "not-supported", "details": {"text": text}}
             raise TerminologyError(400, operation_outcome([found]))
-    if control.get("_summary", "false") not in ("true", "false", "count", "text", "data"):
-        raise invalid("PARAM_INVALID", "_summary", control["_summary"])
-    return criteria, control
+        else:
+            ignored.add(name)
+    for name, allowed in (("_summary", SUMMARIES), ("_total", TOTALS)):
+        if name in control and control[name] not in allowed:
+            raise invalid("PARAM_INVALID", name, control[name])
+    return criteria, control, ignored
+
+
+def _ignored_entry(ignored: set[str]) -> dict:
+    issues = [
+        {
+            "severity": "warning",
+            "code": "not-supported",
+            "details": {
+                "text": f"The search parameter '{name}' is not supported and was ignored "
+                f"(supported: {_SUPPORTED})"
+            },
+        }
+        for name in sorted(ignored)
+    ]
+    return {"resource": operation_outcome(issues), "search": {"mode": "outcome"}}
 
 
 def _matches(resource: dict, criteria: list[tuple[str, str]]) -> bool:
@@ -95,33 +188,48 @@ def _matches(resource: dict, criteria: list[tuple[str, str]]) -> bool:
     return True
 
 
-def _integer(control: dict, name: str, default: int, low: int, high: int | None) -> int:
+def _sorted(resources: list[dict], asked: str | None) -> list[dict]:
+    """The resources in _sort order: each field in turn (the first one decides first),
+    `-` for descending; resources without the field come last either way."""
+    if not asked:
+        return resources
+    fields = [f.strip() for f in asked.split(",") if f.strip()]
+    for field in fields:
+        if field.removeprefix("-") not in SORTS:
+            text = f"Sorting by '{field.removeprefix('-')}' is not supported (_sort takes "
+            text += f"{', '.join(SORTS)}, each with - for descending)"
+            found = {"severity": "error", "code": "not-supported", "details": {"text": text}}
+            raise TerminologyError(400, operation_outcome([found]))
+    result = list(resources)
+    for field in reversed(fields):  # stable sorts, the last field first
+        name = field.removeprefix("-")
+        keyed = [(_sort_value(r, name), r) for r in result]
+        present = [pair for pair in keyed if pair[0] is not None]
+        present.sort(key=lambda pair: pair[0], reverse=field.startswith("-"))
+        result = [r for _, r in present] + [r for value, r in keyed if value is None]
+    return result
+
+
+def _sort_value(resource: dict, name: str) -> str | None:
+    if name == "_id":
+        value = resource.get("id")
+    elif name == "date":  # a CMS release has no date: the start of its period stands in
+        value = resource.get("date") or (resource.get("effectivePeriod") or {}).get("start")
+    else:
+        value = resource.get(name)
+    if not isinstance(value, str) or not value:
+        return None
+    return value.casefold() if name in _PREFIX else value
+
+
+def _integer(control: dict, name: str, default: int, high: int | None) -> int:
+    """A non-negative integer parameter: ASCII digits only (str.isdigit also takes '²')."""
     text = control.get(name)
     if text is None:
         return default
-    if not text.isdigit() or int(text) < low:
+    if not (text.isascii() and text.isdigit()):
         raise invalid("PARAM_INVALID", name, text)
     return min(int(text), high) if high is not None else int(text)
-
-
-def _view(resource: dict, summary: str, elements: list[str]) -> dict:
-    """The resource as _summary / _elements asked, tagged SUBSETTED when cut."""
-    kind = resource["resourceType"]
-    if elements:
-        keep = {*MANDATORY[kind], *elements}
-        view = {k: v for k, v in resource.items() if k in keep}
-    elif summary == "true":
-        view = {k: v for k, v in resource.items() if k not in NOT_SUMMARY[kind]}
-    elif summary == "text":
-        keep = {*MANDATORY[kind], "text", "url"}
-        view = {k: v for k, v in resource.items() if k in keep}
-    elif summary == "data":
-        view = {k: v for k, v in resource.items() if k != "text"}
-    else:
-        return resource
-    meta = dict(view.get("meta", {}))
-    meta["tag"] = [*meta.get("tag", []), SUBSETTED]
-    return {**view, "meta": meta}
 
 
 def _links(url: str, query: list[tuple[str, str]], offset: int, count: int, total: int):

@@ -87,7 +87,10 @@ def test_search_paging_name_title_status_count_elements(client, base) -> None:
 
 @pytest.mark.parametrize("base", BASES)
 def test_search_errors(client, base) -> None:
-    outcome = _get(client, f"/{base}/CodeSystem?colour=blue", 400)
+    strict = {"Prefer": "handling=strict"}  # unknown parameters are ignored by default
+    response = client.get(f"/{base}/CodeSystem?colour=blue", headers=strict)
+    assert response.status_code == 400
+    outcome = response.json()
     assert outcome["issue"][0]["details"]["text"].startswith("Unknown search parameter 'colour'")
     assert (
         _get(client, f"/{base}/CodeSystem?_count=many", 400)["resourceType"] == "OperationOutcome"
