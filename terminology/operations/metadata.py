@@ -40,6 +40,7 @@ OPERATIONS: tuple[tuple[str, str, str], ...] = (
     ("ValueSet", "validate-code", CORE_OPS + "ValueSet-validate-code"),
     ("ValueSet", "batch-validate-code", CANONICAL + "/OperationDefinition/batch-validate-code"),
     ("ConceptMap", "translate", CORE_OPS + "ConceptMap-translate"),
+    ("ConceptMap", "closure", CORE_OPS + "ConceptMap-closure"),
     ("CodeSystem", "changes", CANONICAL + "/OperationDefinition/CodeSystem-changes"),
 )
 SEARCH_PARAMS = (("url", "uri"), ("version", "token"), ("name", "string"))
@@ -193,6 +194,7 @@ def terminology_capabilities(code_systems: list[dict]) -> dict:
         },
         validateCode={"translations": False},
         translation={"needsMap": True},
+        closure={"translation": False},
     )
     return result
 

@@ -117,6 +117,7 @@ def test_capability_statement(client, base, version) -> None:
         ("ValueSet", "validate-code"),
         ("ValueSet", "batch-validate-code"),
         ("ConceptMap", "translate"),
+        ("ConceptMap", "closure"),
         ("CodeSystem", "changes"),
     }
     assert [op["name"] for op in rest["operation"]] == ["versions"]
