@@ -12,9 +12,11 @@ Bases: /r4 (4.0.1), /r5 (5.0.0), /fhir (= /r4).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import cache
@@ -45,6 +47,19 @@ log = logging.getLogger("hcpcs_tx.api")
 
 BASES = {"r4": "r4", "r5": "r5", "fhir": "r4"}
 MAX_BODY = 16 * 1024 * 1024
+BODY_ENV = "HCPCS_TX_BODY_SECONDS"
+BODY_SECONDS = 30.0
+"""How long a client may take to send a request body (headers: http_protocol.py)."""
+
+
+def body_seconds() -> float:
+    raw = os.environ.get(BODY_ENV, "")
+    try:
+        return float(raw) if raw else BODY_SECONDS
+    except ValueError:
+        return BODY_SECONDS
+
+
 MAX_XML = 4_000_000  # bytes of stored JSON given as XML at most (see _too_big_for_xml)
 JSON_TYPE = "application/fhir+json"
 XML_TYPE = "application/fhir+xml"
@@ -468,10 +483,15 @@ async def _body(request: Request, empty: bool = False) -> bytes:
     if declared.isdigit() and int(declared) > MAX_BODY:
         raise _too_large()
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise _too_large()
+    try:
+        async with asyncio.timeout(body_seconds()):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_BODY:
+                    raise _too_large()
+    except TimeoutError:
+        text = f"The request body did not arrive within {body_seconds():g} s"
+        raise _error(408, "timeout", text) from None
     if not body and not empty:
         raise _error(400, "required", "The request body is empty: POST a Parameters resource")
     return bytes(body)
