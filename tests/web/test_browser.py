@@ -4,9 +4,9 @@ through Selenium, against a real `hcpcs-tx serve` process over the 2019 + 2020 r
 Typeahead driven with the keyboard, a code page, a terminated code and its replacement, the
 release page, visible focus and text contrast; screenshots of the search box with its
 suggestions open, a code page and a release page are saved to a temporary folder, or to
-docs/screenshots/ (the README shows them) when HCPCS_TX_SCREENSHOTS=docs, so that a test run
-does not rewrite tracked files. Skipped when Chromium, its driver or Selenium is missing, except under CI=true,
-where that is a failure (.ci/run installs Chromium).
+docs/screenshots/ (the README shows them) when HCPCS_TX_SCREENSHOTS=docs, so that a
+test run does not rewrite tracked files. Skipped when Chromium, its driver or Selenium is
+missing, except under CI=true, where that is a failure (.ci/run installs Chromium).
 """
 
 from __future__ import annotations
