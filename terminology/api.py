@@ -30,14 +30,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 import codesystem
-from terminology import bundle, http_conventions, logs, web
+from terminology import bundle, caches, http_conventions, logs, web
 from terminology.engine import Engine, OperationRequest
 from terminology.live import Live
 from terminology.operations import metadata
 from terminology.operations.read import check_type, operation_definitions, read
 from terminology.operations.search import handling, search
 from terminology.outcome import TerminologyError, invalid, operation_outcome
-from terminology.params import parameters_from_query
+from terminology.params import parameters_from_query, with_query
 from terminology.registry import TYPES
 from terminology.sharing import Sharer
 from terminology.store import Store, default_path
@@ -428,13 +428,12 @@ def _unquote(text: str) -> str:
     found = _UNQUOTED.get(text)
     if found is None:
         found = unquote_to_bytes(text.replace("+", " ")).decode("utf-8", "replace")
-        if len(_UNQUOTED) >= 4096:  # the usual values repeat (system and value set urls)
-            _UNQUOTED.clear()
-        _UNQUOTED[text] = found
+        if len(text) <= 1024:  # the usual values repeat (system and value set urls)
+            _UNQUOTED.put(text, found, caches.estimate(text) + caches.estimate(found))
     return found
 
 
-_UNQUOTED: dict[str, str] = {}
+_UNQUOTED = caches.Memo("strings")
 
 
 def _last(request: Request, name: str, default: str | None = None) -> str | None:
@@ -470,9 +469,7 @@ async def _parameters(request: Request, base: str, operation: str) -> dict:
     else:
         parameters = _xml_parameters(body, base) if "xml" in kind else _json_parameters(body)
     if query:
-        parameters.setdefault("parameter", []).extend(
-            parameters_from_query(operation, query)["parameter"]
-        )
+        parameters = with_query(parameters, operation, query)
     return to_r5(parameters, operation, in_place=True) if base == "r4" else parameters
 
 

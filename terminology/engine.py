@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from time import monotonic as _monotonic
 
+from terminology.budget import Limits
 from terminology.operations import (
     Context,
     batch,
@@ -47,6 +49,8 @@ class OperationRequest:
     languages: str | None = None
     fhir_version: str | None = None  # the endpoint's FHIR release (4.0.1 on /r4); None: R5
     cost_limit: int | None = None  # X-TOO-COSTLY-THRESHOLD: a lower expansion size limit
+    deadline: float | None = None  # a time.monotonic() instant the answer is due by (the
+    # caller's own timeout): the request stops then if its budget has not stopped it before
 
 
 # meta.tag of the FHIR core resources shipped per FHIR release (terminology/data/fhir-core).
@@ -77,7 +81,15 @@ class _Release(Registry):
 class Engine:
     """Stored CodeSystem / ValueSet / ConceptMap resources and the operations over them."""
 
-    def __init__(self, resources: Iterable[dict], aliases: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        resources: Iterable[dict],
+        aliases: Mapping[str, str] | None = None,
+        limits: Limits | None = None,
+    ) -> None:
+        """limits: what one request may spend (terminology/budget.py); by default read from
+        the environment (HCPCS_TX_REQUEST_SECONDS, HCPCS_TX_REQUEST_WORK, HCPCS_TX_BATCH_MAX)."""
+        self.limits = limits or Limits.from_environment()
         resources = list(resources)
         tagged: dict[str, list[dict]] = defaultdict(list)
         for resource in resources:
@@ -100,7 +112,11 @@ class Engine:
         return self.registry
 
     def run(self, request: OperationRequest) -> dict:
-        """Run one operation; raises TerminologyError on any failure."""
+        """Run one operation; raises TerminologyError on any failure the request causes: a
+        malformed request (4xx, checked before the operation runs: params.check_parameters),
+        one that costs more than its budget (422 too-costly). Anything else that escapes is
+        a bug in the engine, for the caller to log (the API answers 500)."""
+        started = _monotonic()
         handler = _HANDLERS.get((request.operation, request.resource_type))
         if handler is None:
             raise TerminologyError.of(
@@ -114,16 +130,11 @@ class Engine:
         params = Params(request.parameters)
         tx = [r for r in params.all("tx-resource") if isinstance(r, dict)]
         registry = self._base(request.fhir_version).layer(tx)
-        context = Context.build(registry, params, request.languages, stored_only=not tx)
+        context = Context.build(
+            registry, params, request.languages, not tx, self.limits, started, request.deadline
+        )
         context.cost_limit = request.cost_limit
-        try:
-            return handler(context, request.instance_id)
-        except (TypeError, AttributeError, KeyError) as error:
-            # Well-typed parameters can still carry malformed resources (a compose that is
-            # a string, a coding without structure): refuse the content, do not crash.
-            raise TerminologyError.of(
-                422, "structure", "invalid-data", "MALFORMED_CONTENT", type(error).__name__
-            ) from error
+        return handler(context, request.instance_id)
 
     def resources(self, resource_type: str) -> list[dict]:
         return self.registry.all(resource_type) if resource_type in TYPES else []

@@ -38,7 +38,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from codesystem import HCPCS_URL
-from terminology import bundle, compression, openapi
+from terminology import bundle, caches, compression, openapi
 from terminology.compression import Deflated, accepts_gzip
 from terminology.operations.metadata import data_date
 from terminology.registry import TYPES, preference_key
@@ -119,7 +119,9 @@ def max_age() -> int:
 
 
 async def _health(request: Request) -> Response:
-    return Response(b'{"status":"ok"}', media_type=JSON)
+    """Live, with what the worker's memos hold (entries and bytes against their budgets)."""
+    body = {"status": "ok", "caches": caches.report()}
+    return Response(orjson.dumps(body), media_type=JSON)
 
 
 # --- per served state ------------------------------------------------------------------------

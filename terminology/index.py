@@ -10,6 +10,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from terminology.caches import Memo, estimate
+
 NOT_SELECTABLE = "http://hl7.org/fhir/concept-properties#notSelectable"
 STATUS = "http://hl7.org/fhir/concept-properties#status"
 INACTIVE = "http://hl7.org/fhir/concept-properties#inactive"
@@ -17,7 +19,6 @@ EFFECTIVE_DATE = "http://hl7.org/fhir/concept-properties#effectiveDate"
 RETIREMENT_DATE = "http://hl7.org/fhir/concept-properties#retirementDate"
 INACTIVE_STATUSES = {"retired", "inactive"}
 STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
-RANKED_CACHE = 256
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
@@ -86,7 +87,7 @@ class CodeSystemIndex:
         self.roots: list[str] = []
         self._walk(resource.get("concept", []), None)
         self._link_parent_properties()
-        self._ranked: dict[str, list[str]] = {}
+        self._ranked = Memo("search-results")  # filter text -> codes, best first
         # per-concept output pieces, built on first use by the operations (e.g. $lookup's
         # sorted property parameters); never mutated once built
         self.pieces: dict[tuple, object] = {}
@@ -281,16 +282,15 @@ class CodeSystemIndex:
         return result
 
     def ranked(self, text: str) -> list[str]:
-        """Codes matching text, best first; memoised per query (typeahead repeats itself)."""
+        """Codes matching text, best first; memoised per query (typeahead repeats itself),
+        bounded by bytes (terminology/caches.py)."""
         found = self._ranked.get(text)
         if found is None:
             query = text.strip().lower()
             query_words = words(query)
             found = sorted(self.search(text), key=lambda c: self.rank(query, query_words, c))
-            if len(self._ranked) >= RANKED_CACHE:
-                self._ranked.pop(next(iter(self._ranked)), None)
-            self._ranked[text] = found
-        return found
+            self._ranked.put(text, found, estimate(text) + 8 * len(found) + 56)
+        return found  # type: ignore[return-value]
 
     @cached_property
     def _rank_data(self) -> dict[str, tuple[str, str, list[str]]]:

@@ -26,6 +26,7 @@ KINDS: dict[str, tuple[str, str, str | None]] = {
     "Display_Name_WS_for__should_be_one_of__instead_of": ("error", "invalid", "invalid-display"),
     "Display_Name_for__should_be_one_of__instead_of": ("error", "invalid", "invalid-display"),
     "FILTER_NOT_UNDERSTOOD": ("error", "not-supported", "vs-invalid"),
+    "REGEX_NOT_SUPPORTED": ("error", "not-supported", "vs-invalid"),
     "INACTIVE_CONCEPT_FOUND": ("warning", "business-rule", "code-comment"),
     "INACTIVE_DISPLAY_FOUND": ("warning", "invalid", "display-comment"),
     "INVALID_DISPLAY_NAME": ("error", "processing", "invalid-display"),
@@ -107,6 +108,16 @@ LOCAL_IDS = {
     "TRANSLATE_OTHER_MAP_UNKNOWN",
     "UNKNOWN_CODESYSTEM_CHANGES",
     "UNKNOWN_CODESYSTEM_VERSION_CHANGES",
+    "REQUEST_TOO_COSTLY_WORK",
+    "REQUEST_TOO_COSTLY_TIME",
+    "BATCH_TOO_LARGE",
+    "VALUESET_IMPORT_TOO_DEEP",
+    "REGEX_NOT_SUPPORTED",
+    "INVALID_RESOURCE",
+    "REQUEST_TOO_DEEP",
+    "PARAM_NOT_INTEGER",
+    "TRANSLATE_OTHER_MAP_TOO_DEEP",
+    "PARAMETERS_MALFORMED",
 }
 
 
@@ -126,6 +137,14 @@ REQUEST_TYPES: dict[str, str] = {
     "COUNT_TOO_LARGE": "too-costly",
     "CLOSURE_UNKNOWN": "not-found",
     "CS_VALIDATE_NO_SYSTEM": "invalid-data",
+    "BATCH_TOO_LARGE": "too-costly",
+    "VALUESET_IMPORT_TOO_DEEP": "too-costly",
+    "REGEX_NOT_SUPPORTED": "vs-invalid",
+    "INVALID_RESOURCE": "invalid-data",
+    "REQUEST_TOO_DEEP": "invalid-data",
+    "PARAM_NOT_INTEGER": "invalid-data",
+    "TRANSLATE_OTHER_MAP_TOO_DEEP": "too-costly",
+    "PARAMETERS_MALFORMED": "invalid-data",
 }
 
 

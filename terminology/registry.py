@@ -9,21 +9,39 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 
+from terminology.caches import Memo, estimate
 from terminology.index import CodeSystemIndex
 
 TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
 IMPLICIT_VS = "?fhir_vs"
 _VERSION_SEP = re.compile(r"[.\-]")
+_MISSING = object()
+MEMO_KEY_MAX = 1024  # a url or version longer than this is resolved, never memoised
+_VERSION_KEYS = Memo("strings")
 
 
-@lru_cache(maxsize=4096)
 def version_key(version: str | None) -> tuple:
     """Orders versions semantically where they look like numbers (1.10.0 > 1.9.0).
-    Memoised: resolution asks for the same few versions on every request."""
-    parts = _VERSION_SEP.split(version or "")
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
+    Memoised (bounded): resolution asks for the same few versions on every request."""
+    found = _VERSION_KEYS.get(version)
+    if found is None:
+        parts = _VERSION_SEP.split(version or "")
+        found = tuple((0, int(p), "") if p.isascii() and p.isdigit() else (1, 0, p) for p in parts)
+        if version is None or len(version) <= 64:  # versions from requests are not kept
+            _VERSION_KEYS.put(version, found, 2 * estimate(version) + 100 * len(parts))
+    return found  # type: ignore[return-value]
+
+
+class _Local(dict):
+    """What a per-request registry layer remembers: a plain dict, gone with the request."""
+
+    def put(self, key: object, value: object, size: int) -> bool:
+        self[key] = value
+        return True
+
+    def forget(self) -> None:
+        self.clear()
 
 
 def recency_key(resource: dict) -> tuple:
@@ -64,8 +82,10 @@ class Registry:
         resources: Iterable[dict],
         aliases: Mapping[str, str] | None = None,
         parent: Registry | None = None,
+        transient: bool = False,
     ) -> None:
         self.parent = parent
+        self.transient = transient  # a layer for one request (see layer)
         self.aliases: Mapping[str, str] = aliases if aliases is not None else {}
         if parent is not None and not self.aliases:
             self.aliases = parent.aliases
@@ -73,14 +93,18 @@ class Registry:
         self._by_id: dict[str, dict[str, dict]] = {t: {} for t in TYPES}
         self._indexes: dict[int, CodeSystemIndex] = {}
         self._owned: set[int] = set()
-        self.expansions: dict[tuple, object] = {}
         self._translations: dict[tuple[str, str], list[tuple[str, dict]]] | None = None
-        self._implicit_sets: dict[tuple, dict] = {}
-        # resolve() answers, per (type, url, version): every request resolves the same few
-        self._resolved: dict[tuple, dict | None] = {}
-        # versions() and supplements_for() answers: validation asks them for every coding
-        self._versions: dict[tuple[str, str], tuple[str, ...]] = {}
-        self._supplements: dict[str, tuple[dict, ...]] = {}
+        # memos (terminology/caches.py), bounded by bytes; a request's layer keeps its own
+        # in plain dicts, so per-request resources never reach the shared ones:
+        # evaluated composes (operations/compose.py: Composer.evaluate)
+        self.expansions: Memo | _Local = _Local() if transient else Memo("expansions")
+        # `{system}?fhir_vs` value sets, per (system, version); their composes, per code system
+        self._implicit_sets: Memo | _Local = _Local() if transient else Memo("implicit-value-sets")
+        self._implicit_composes: dict[str, dict] = {}
+        # resolve(), versions() and supplements_for() answers, keyed ("resolve", type, url,
+        # version), ("versions", type, url), ("supplements", system): every request
+        # resolves the same few, and validation asks for every coding
+        self._resolution: Memo | _Local = _Local() if transient else Memo("resolution")
         for resource in resources:
             self.add(resource)
 
@@ -90,9 +114,8 @@ class Registry:
             return
         self._owned.add(id(resource))
         self._translations = None
-        self._resolved.clear()
-        self._versions.clear()
-        self._supplements.clear()
+        if self._resolution:
+            self._resolution.forget()
         if resource.get("url"):
             self._by_url[rtype][resource["url"]].append(resource)
         if resource.get("id"):
@@ -104,7 +127,20 @@ class Registry:
 
     def layer(self, resources: list[dict]) -> Registry:
         """A per-request view: these resources over this registry."""
-        return Registry(resources, parent=self) if resources else self
+        return Registry(resources, parent=self, transient=True) if resources else self
+
+    def cacheable(self, vs: dict) -> bool:
+        """Whether what is worked out from vs may be kept across requests: vs is a stored
+        value set, or an implicit one this registry made (not a request's own)."""
+        if self.transient:
+            return False
+        if self.owns(vs):
+            return True
+        url = vs.get("url")
+        if not isinstance(url, str) or not url.endswith(IMPLICIT_VS):
+            return False
+        compose = self._implicit_composes.get(self.canonical(url[: -len(IMPLICIT_VS)]))
+        return compose is not None and compose is vs.get("compose")
 
     # -- generic resolution -----------------------------------------------------------
     def canonical(self, url: str) -> str:
@@ -122,16 +158,16 @@ class Registry:
         """url may carry |version; no version means the latest; wildcards pick the latest match."""
         if version is None and "|" in url:
             url, version = url.split("|", 1)
-        key = (rtype, url, version)
+        key = ("resolve", rtype, url, version)
         try:
-            return self._resolved[key]
-        except KeyError:
-            pass
+            found = self._resolution.get(key, _MISSING)
         except TypeError:  # an unhashable url or version: resolve it uncached
             return self._resolve(rtype, url, version)
-        if len(self._resolved) >= 4096:  # urls come from requests: stay bounded
-            self._resolved.clear()
-        found = self._resolved[key] = self._resolve(rtype, url, version)
+        if found is not _MISSING:
+            return found  # type: ignore[return-value]
+        found = self._resolve(rtype, url, version)
+        if len(url) <= MEMO_KEY_MAX and len(version or "") <= MEMO_KEY_MAX:
+            self._resolution.put(key, found, estimate(key))
         return found
 
     def _resolve(self, rtype: str, url: str, version: str | None) -> dict | None:
@@ -163,16 +199,16 @@ class Registry:
         """The versions held of url, in version order (a new list each call). Memoised per
         (type, url), since $validate-code asks for every coding, and sorting them each time
         was a visible share of a batch's time."""
-        key = (rtype, url)
+        key = ("versions", rtype, url)
         try:
-            return list(self._versions[key])
-        except KeyError:
-            pass
+            held = self._resolution.get(key)
         except TypeError:  # an unhashable url: answer uncached
             return self._sorted_versions(rtype, url)
-        if len(self._versions) >= 4096:  # urls come from requests: stay bounded
-            self._versions.clear()
-        found = self._versions[key] = tuple(self._sorted_versions(rtype, url))
+        if held is not None:
+            return list(held)  # type: ignore[call-overload]
+        found = tuple(self._sorted_versions(rtype, url))
+        if len(url) <= MEMO_KEY_MAX:
+            self._resolution.put(key, found, estimate(key) + 8 * len(found))
         return list(found)
 
     def _sorted_versions(self, rtype: str, url: str) -> list[str]:
@@ -215,15 +251,16 @@ class Registry:
     def supplements_for(self, system: str) -> list[dict]:
         """The supplements of system held (a new list each call). Memoised per system: it
         scans every CodeSystem, and validation asks per coding that has an issue."""
+        key = ("supplements", system)
         try:
-            return list(self._supplements[system])
-        except KeyError:
-            pass
+            held = self._resolution.get(key)
         except TypeError:  # an unhashable system: answer uncached
             return self._scan_supplements(system)
-        if len(self._supplements) >= 4096:  # systems come from requests: stay bounded
-            self._supplements.clear()
-        found = self._supplements[system] = tuple(self._scan_supplements(system))
+        if held is not None:
+            return list(held)  # type: ignore[call-overload]
+        found = tuple(self._scan_supplements(system))
+        if len(system) <= MEMO_KEY_MAX:
+            self._resolution.put(key, found, estimate(key) + 8 * len(found))
         return list(found)
 
     def _scan_supplements(self, system: str) -> list[dict]:
@@ -244,28 +281,28 @@ class Registry:
         return found
 
     def _implicit(self, system: str, version: str | None) -> dict | None:
-        """`{system}?fhir_vs`: all codes of a code system (one dict per system, so that its
-        expansion is cached like a stored value set's)."""
+        """`{system}?fhir_vs`: all codes of a code system. The value sets of one code system
+        share one compose (whatever version they are asked at), so its evaluation is cached
+        once, like a stored value set's (see cacheable)."""
         cs = self.code_system(system)
         if cs is None:
             return None
-        key = (cs.url, cs.version, version)
+        key = (system, version)
         found = self._implicit_sets.get(key)
         if found is None:
-            found = self._implicit_sets[key] = self._implicit_set(cs.url, system, version)
-            self._owned.add(id(found))
-        return found
-
-    @staticmethod
-    def _implicit_set(url: str, system: str, version: str | None) -> dict:
-        include: dict = {"system": url}
-        return {
-            "resourceType": "ValueSet",
-            "url": system + IMPLICIT_VS,
-            **({"version": version} if version else {}),
-            "status": "active",
-            "compose": {"include": [include]},
-        }
+            compose = self._implicit_composes.get(cs.url)
+            if compose is None:  # one per code system held: bounded
+                compose = self._implicit_composes[cs.url] = {"include": [{"system": cs.url}]}
+            found = {
+                "resourceType": "ValueSet",
+                "url": system + IMPLICIT_VS,
+                **({"version": version} if version else {}),
+                "status": "active",
+                "compose": compose,
+            }
+            if len(system) + len(version or "") <= MEMO_KEY_MAX:
+                self._implicit_sets.put(key, found, estimate(key) + 700)
+        return found  # type: ignore[return-value]
 
     def concept_map(self, url: str, version: str | None = None) -> dict | None:
         return self.resolve("ConceptMap", url, version)

@@ -49,6 +49,8 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterator
 
+from terminology.params import check_parameters
+
 R5_EXT = "http://hl7.org/fhir/5.0/StructureDefinition/extension-"
 R4_EQUIVALENCE_EXT = "http://hl7.org/fhir/4.0/StructureDefinition/extension-ConceptMap.group.element.target.equivalence"
 
@@ -168,8 +170,13 @@ def to_r5(resource: dict, operation: str | None = None, in_place: bool = False) 
     """The R5 form of an R4 (or already R5) resource; a copy unless in_place (request
     bodies, parsed for this request only, need no copy).
 
-    With operation="translate", a Parameters resource's R4 `$translate` inputs are renamed.
+    A Parameters resource (a request) is checked first, as R4 shapes it
+    (params.check_parameters): a malformed one is refused (TerminologyError, 4xx) before
+    the conversion walks it. With operation="translate", a Parameters resource's R4
+    `$translate` inputs are renamed.
     """
+    if isinstance(resource, dict) and resource.get("resourceType") == "Parameters":
+        check_parameters(resource, r4=True)
     result = resource if in_place else copy.deepcopy(resource)
     _convert(result, _R5)
     if operation == "translate" and result.get("resourceType") == "Parameters":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from terminology.budget import Budget, Limits
 from terminology.index import day
 from terminology.outcome import TerminologyError, finding, operation_outcome
 from terminology.params import Params
@@ -86,6 +87,9 @@ def requested_supplements(params: Params, vs: dict | None) -> list[str]:
     return asked
 
 
+UNLIMITED = Limits(work=1 << 62, seconds=1e12, batch=1 << 62)  # contexts built without
+
+
 @dataclass
 class Context:
     """What one request knows: resources in scope, its parameters, its languages."""
@@ -102,12 +106,28 @@ class Context:
     valueset_versions: dict[str, str] = field(default_factory=dict)
     date: str | None = None  # the `date` parameter (YYYY-MM-DD): answer as of that day
     cost_limit: int | None = None  # a client's lower limit on an expansion's size
+    # what the request may spend: made from these on first use (a $lookup never spends)
+    limits: Limits = UNLIMITED
+    started: float = 0.0  # time.monotonic() when the request came in
+    deadline: float | None = None  # the caller's deadline, if it is earlier than the limits'
+    _budget: Budget | None = None
+    # imported value sets evaluated in this request: (id(vs), strict) -> (vs, Expanded);
+    # made by the first import (most requests import none)
+    imported: dict[tuple, tuple] | None = None
 
     @classmethod
     def build(
-        cls, registry: Registry, params: Params, languages: str | None, stored_only: bool
+        cls,
+        registry: Registry,
+        params: Params,
+        languages: str | None,
+        stored_only: bool,
+        limits: Limits = UNLIMITED,
+        started: float = 0.0,
+        deadline: float | None = None,
     ) -> Context:
         context = cls(registry, params, languages, stored_only)
+        context.limits, context.started, context.deadline = limits, started, deadline
         for name, target in (
             ("force-system-version", context.force_versions),
             ("system-version", context.default_versions),
@@ -128,6 +148,17 @@ class Context:
             for url, version in registry.in_force(context.date).items():
                 context.default_versions.setdefault(url, version)
         return context
+
+    @property
+    def budget(self) -> Budget:
+        """The request's budget (terminology/budget.py), counted from when it came in."""
+        found = self._budget
+        if found is None:
+            limits = self.limits
+            found = self._budget = Budget(
+                limits.work, limits.seconds, self.deadline, limits.batch, self.started
+            )
+        return found
 
     @property
     def display_language(self) -> str | None:

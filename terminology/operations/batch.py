@@ -17,6 +17,8 @@ from weakref import WeakKeyDictionary
 
 import orjson
 
+from terminology.budget import TooCostly
+from terminology.caches import Memo
 from terminology.operations import Context
 from terminology.operations.validate import (
     PreparedValueSet,
@@ -29,20 +31,17 @@ from terminology.params import Params
 
 # Answers per stored registry, per batch context (the outer parameters, languages, instance),
 # per validation (its parameters as JSON): the engine is a pure function of the stored
-# resources and the request, and a code system has a bounded number of codes, so a server
-# answers each (context, coding) once. Only plain valid answers (result true, no issues) are
-# kept, at most MEMO_SIZE per context and MEMO_CONTEXTS contexts per registry; requests with
-# tx-resources are never memoised (their registry is per request).
-# Benchmarks switch it off (use_memo) to measure the uncached path.
-# Bounds for a worker that should stay near 75 MB: a context holds at most one HCPCS
-# release's codes (about 7,100) in one display variant, which is the whole working set of
-# realistic batch traffic (claims codes repeat; a bench BV01 run meets about 4,800 codings);
-# a handful of contexts is what a deployment's batch clients use (a value set or two). An
-# answer costs about 1.5 KB with its key copied to its size, 5.4 KB when the key is
-# orjson.dumps' own result (a 4 KB buffer whatever the length): at most 48 MB (177 MB) per
-# worker, where 20,000 * 16 allowed 470 MB (1.7 GB).
-MEMO_SIZE = 8_192
+# resources and the request, so a server answers each (context, coding) once. Only plain
+# valid answers (result true, no issues) are kept, in memos of the kind "batch-answers"
+# (terminology/caches.py: bounded by bytes, with every other batch context's), for at most
+# MEMO_CONTEXTS contexts per registry, whose parameters are at most CONTEXT_KEY_MAX bytes of
+# JSON (a batch sending a whole value set inline is not memoised); requests with
+# tx-resources never are (their registry is per request). A realistic working set (one HCPCS
+# release's codes in one display variant, about 7,100 answers of 1.5 KB) fits the default
+# budget. Benchmarks switch it off (use_memo) to measure the uncached path.
 MEMO_CONTEXTS = 4
+CONTEXT_KEY_MAX = 64 * 1024
+ANSWER_BYTES_PER_JSON_BYTE = 6  # a small answer's dicts and strings, per byte of its JSON
 _MEMO: WeakKeyDictionary = WeakKeyDictionary()
 _memo_on = True
 
@@ -55,7 +54,7 @@ def use_memo(on: bool) -> None:
     _MEMO.clear()
 
 
-def _memo(context: Context, shared: list[dict], instance_id: str | None) -> dict | None:
+def _memo(context: Context, shared: list[dict], instance_id: str | None) -> Memo | None:
     if not _memo_on or not context.stored_only:
         return None
     try:
@@ -63,12 +62,14 @@ def _memo(context: Context, shared: list[dict], instance_id: str | None) -> dict
         key = (orjson.dumps(shared), context.languages, instance_id, limit)
     except (TypeError, orjson.JSONEncodeError):
         return None
+    if len(key[0]) > CONTEXT_KEY_MAX:
+        return None
     per_registry = _MEMO.setdefault(context.registry, {})
     found = per_registry.get(key)
     if found is None:
         if len(per_registry) >= MEMO_CONTEXTS:
             per_registry.clear()
-        found = per_registry[key] = {}
+        found = per_registry[key] = Memo("batch-answers")
     return found
 
 
@@ -85,22 +86,34 @@ def _plain(answer: dict) -> bool:
 PREPARED_BY = frozenset({"url", "context", "valueSet", "valueSetVersion", "useSupplement"})
 
 
+VALIDATION_COST = 20  # budget units a validation spends besides its own work
+
+
 def run(context: Context, instance_id: str | None = None) -> dict:
+    requests = context.params.all("validation")
+    budget = context.budget
+    if len(requests) > budget.batch:
+        raise TerminologyError.of(
+            413, "too-costly", None, "BATCH_TOO_LARGE", f"{len(requests):,}", f"{budget.batch:,}"
+        )
     shared = [p for p in context.params.items if p["name"] not in ("validation", "tx-resource")]
     memo = _memo(context, shared, instance_id)
     validations = _Validations(
         context, Params({"resourceType": "Parameters", "parameter": shared}), instance_id
     )
     answers = []
-    for request in context.params.all("validation"):
+    for request in requests:
+        budget.spend(VALIDATION_COST)
         inner = _validation_parameters(request)
         key = _memo_key(inner) if memo is not None else None
         answer = memo.get(key) if key is not None else None
         if answer is None:
             answer = validations.answer(inner)
-            if key is not None and len(memo) < MEMO_SIZE and _plain(answer):
+            if key is not None and _plain(answer):
                 # shared by later answers: never mutated; the key copied to its own size
-                memo[bytes(memoryview(key))] = answer
+                key = bytes(memoryview(key))
+                size = len(key) + ANSWER_BYTES_PER_JSON_BYTE * len(orjson.dumps(answer))
+                memo.put(key, answer, size)  # type: ignore[union-attr]
         answers.append({"name": "validation", "resource": answer})
     return {"resourceType": "Parameters", "parameter": answers}
 
@@ -146,6 +159,8 @@ class _Validations:
             if prepared is not None:
                 return validate_prepared(own, prepared)
             return run_value_set(own, self.instance_id)
+        except TooCostly:
+            raise  # the whole batch stops
         except TerminologyError as error:
             return error.outcome
 
@@ -156,7 +171,9 @@ class _Validations:
             self.tried = True
             try:
                 self.prepared = prepare_value_set(_for(self.context, self.shared), self.instance_id)
-            except Exception:  # noqa: BLE001 - reported per validation by the plain path
+            except TooCostly:
+                raise  # the whole batch stops
+            except TerminologyError:  # reported per validation by the plain path
                 self.prepared = None
         return self.prepared
 
@@ -171,5 +188,7 @@ def _for(context: Context, params: Params) -> Context:
     without dataclasses.replace's or copy.copy's cost: a batch makes a thousand)."""
     inner = Context.__new__(Context)
     inner.__dict__.update(context.__dict__)
+    inner._budget = context.budget  # the batch's one budget, spent by every validation
     inner.params = params
+    inner.imported = None  # evaluated under this validation's own version parameters
     return inner

@@ -9,24 +9,24 @@ relationship `source-is-narrower-than-target` (R4: equivalence `subsumes`). Ever
 carries the table's version; `version` asks again for every entry added after that version
 (a client resynchronising). Unknown tables are a 404.
 
-The tables live in this worker process (bounded: TABLES_KEPT tables of at most
-CONCEPTS_KEPT concepts, the least recently used table dropped first); they survive a
-store reload, not a restart, and each worker of a multi-worker server keeps its own.
+The tables live in this worker process, bounded by bytes (terminology/caches.py, kind
+"closure-tables": the least recently used table is dropped first) and each to at most
+CONCEPTS_KEPT concepts; they survive a store reload, not a restart, and each worker of a
+multi-worker server keeps its own. Adding concepts spends the request's budget (each new
+concept is compared with those held).
 """
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from terminology.caches import LruMemo, estimate
 from terminology.operations import Context
 from terminology.outcome import TerminologyError, invalid, not_found
 from terminology.versions import R4_EQUIVALENCE_EXT
 
-TABLES_KEPT = 256
 CONCEPTS_KEPT = 10_000
 NARROWER = "source-is-narrower-than-target"
 
@@ -53,21 +53,21 @@ class Table:
     def size(self) -> int:
         return sum(len(codes) for codes in self.concepts.values())
 
+    def bytes(self, name: str) -> int:
+        """An estimate of what the table holds (its name, concepts and entries)."""
+        return estimate(name) + 120 * self.size + 100 * len(self.entries)
 
-_TABLES: OrderedDict[str, Table] = OrderedDict()
-_LOCK = threading.Lock()
+
+_TABLES = LruMemo("closure-tables")
 
 
 def _table(name: str, fresh: bool) -> Table:
     """The table called name (a new one when fresh), marked as most recently used."""
     if fresh:
-        _TABLES[name] = Table()
-        if len(_TABLES) > TABLES_KEPT:
-            _TABLES.popitem(last=False)
+        _TABLES.put(name, Table(), Table().bytes(name))
     found = _TABLES.get(name)
     if found is None:
         raise not_found("CLOSURE_UNKNOWN", name)
-    _TABLES.move_to_end(name)
     return found
 
 
@@ -81,9 +81,12 @@ def _codings(context: Context) -> list[tuple[str, str]]:
 
 
 def _add(context: Context, table: Table, concepts: list[tuple[str, str]]) -> list[Entry]:
-    """Add the concepts; the entries their arrival makes (each pair related once)."""
+    """Add the concepts; the entries their arrival makes (each pair related once). All or
+    nothing: a request that fails on the way (an unknown code, the budget) changes nothing."""
     new: list[Entry] = []
     version = table.version + 1
+    grown = {system: set(codes) for system, codes in table.concepts.items()}
+    size = table.size
     for system, code in concepts:
         cs = context.registry.code_system(system)
         if cs is None:
@@ -91,13 +94,14 @@ def _add(context: Context, table: Table, concepts: list[tuple[str, str]]) -> lis
         concept = cs.find(code)
         if concept is None:
             raise not_found("Unknown_Code_in_Version", code, cs.url, cs.version or "")
-        held = table.concepts.setdefault(system, set())
+        held = grown.setdefault(system, set())
         if concept.code in held:
             continue
-        if table.size >= CONCEPTS_KEPT:
+        if size >= CONCEPTS_KEPT:
             raise TerminologyError.of(
                 422, "too-costly", "too-costly", "CLOSURE_TOO_LARGE", CONCEPTS_KEPT
             )
+        context.budget.spend(1 + len(held))
         broader = cs.ancestors(concept.code)
         for other in sorted(held):
             if other in broader:
@@ -105,6 +109,8 @@ def _add(context: Context, table: Table, concepts: list[tuple[str, str]]) -> lis
             elif concept.code in cs.ancestors(other):
                 new.append(Entry(version, system, other, concept.code))
         held.add(concept.code)
+        size += 1
+    table.concepts = grown
     if new:
         table.version = version
         table.entries += new
@@ -163,7 +169,7 @@ def run(context: Context, instance_id: str | None = None) -> dict:
     name = str(name)
     concepts = _codings(context)
     since = context.params.get("version")
-    with _LOCK:
+    with _TABLES.lock:
         if since is not None:  # resynchronise: every entry after that version
             table = _table(name, fresh=False)
             try:
@@ -178,4 +184,6 @@ def run(context: Context, instance_id: str | None = None) -> dict:
         else:
             table = _table(name, fresh=False)
             entries = _add(context, table, concepts)
+        if concepts and not _TABLES.put(name, table, table.bytes(name)):
+            _TABLES.drop(name)  # grown past what the budget keeps: forgotten
         return _concept_map(name, table.version, entries)

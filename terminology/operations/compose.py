@@ -3,17 +3,24 @@ system (+version), concept lists, filters and nested value set imports."""
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from functools import cmp_to_key
 from typing import Any
 
-from terminology.index import CodeSystemIndex, Concept, property_value, value_text
+import re2
+
+from terminology.budget import Budget
+from terminology.caches import estimate
+from terminology.index import CodeSystemIndex, Concept
 from terminology.operations import Context
-from terminology.outcome import TerminologyError, finding, operation_outcome
+from terminology.outcome import TerminologyError, finding, issue, operation_outcome
 from terminology.registry import version_key, version_matches
 
 MAX_EXPANSION = 50_000
+MAX_IMPORT_DEPTH = 64  # value sets importing value sets: deeper chains are refused (422)
+VARIANTS_KEPT = 4  # evaluations kept per stored compose, for different version parameters
 HIERARCHY_OPS = {"is-a", "descendent-of", "is-not-a", "generalizes", "child-of", "descendent-leaf"}
 SUPPORTED_OPS = HIERARCHY_OPS | {"=", "in", "not-in", "regex", "exists"}
 
@@ -61,6 +68,12 @@ class Expanded:
     # those depend on besides the coding
     plans: dict[tuple, Any] = field(default_factory=dict)  # VersionPlan by coding shape
     plain_systems: set[tuple] = field(default_factory=set)
+    # what the evaluation consulted: the code systems (canonical urls) its includes named and
+    # the value sets it imported (urls as written): only their version parameters can change
+    # it, so a cached evaluation serves every request that agrees on those (see _relevant)
+    systems: set[str] = field(default_factory=set)
+    versionless: set[str] = field(default_factory=set)  # of systems: included without version
+    value_sets: set[str] = field(default_factory=set)
 
     def _all(self, system: str, code: str) -> list[Entry]:
         if self._by_code is None:
@@ -166,23 +179,54 @@ class Composer:
         self.strict = strict
 
     def evaluate(self, vs: dict) -> Expanded:
-        """The compose of vs; cached for stored value sets when no tx-resources are in play."""
-        if not self.context.stored_only or self.path or not self.context.registry.owns(vs):
-            return self._evaluate(vs)
+        """The compose of vs. A stored value set's (or an implicit one's) is cached across
+        requests when no tx-resources are in play (per compose, and per the version
+        parameters of what it consulted: _relevant); an imported one's is evaluated once per
+        request, however often the imports name it."""
         context = self.context
-        key = (
-            id(vs),
-            self.strict,
-            _sorted_items(context.force_versions),
-            _sorted_items(context.default_versions),
-            _sorted_items(context.check_versions),
-            _sorted_items(context.valueset_versions),
-        )
-        cache = context.registry.expansions
-        found = cache.get(key)
-        if found is None:
-            found = cache[key] = self._evaluate(vs)
+        if self.path:
+            return self._imported(vs)
+        if not context.stored_only or not context.registry.cacheable(vs):
+            return self._evaluate(vs)
+        compose, contained = vs.get("compose"), vs.get("contained")
+        key = (id(compose), self.strict)
+        memo = context.registry.expansions
+        held = memo.get(key) or ()
+        for entry in held:  # (compose, contained, relevant, expanded): the memo keeps them
+            same = entry[0] is compose and entry[1] is contained  # alive, so ids stay theirs
+            if same and entry[2] == _relevant(context, entry[3]):
+                return entry[3]
+        found = self._evaluate(vs)
+        kept = [e for e in held if e[0] is compose][-VARIANTS_KEPT + 1 :]
+        kept.append((compose, contained, _relevant(context, found), found))
+        memo.put(key, tuple(kept), sum(_expanded_size(e[3]) + estimate(e[2]) for e in kept))
         return found
+
+    def _imported(self, vs: dict) -> Expanded:
+        """An imported value set's compose, once per request (value sets importing the next
+        level twice would otherwise evaluate the last level 2^levels times)."""
+        imported = self.context.imported
+        if imported is None:
+            imported = self.context.imported = {}
+        key = (id(vs), self.strict)
+        found = imported.get(key)
+        if found is not None and found[0] is vs:
+            return found[1]
+        if len(self.path) >= MAX_IMPORT_DEPTH:
+            shown = ", ".join((*self.path[:3], "...", *self.path[-2:]))
+            found_issue = issue(
+                "error",
+                "too-costly",
+                None,
+                "VALUESET_IMPORT_TOO_DEEP",
+                self.path[0],
+                MAX_IMPORT_DEPTH,
+                shown,
+            )
+            raise TerminologyError(422, operation_outcome([found_issue]))
+        expanded = self._evaluate(vs)
+        imported[key] = (vs, expanded)
+        return expanded
 
     def _evaluate(self, vs: dict) -> Expanded:
         key = vs_key(vs)
@@ -202,6 +246,8 @@ class Composer:
             )
         self._chain = (*self.path, key)
         result = Expanded()
+        budget = self.context.budget
+        budget.spend(1)
         compose = vs.get("compose", {})
         active_only = compose.get("inactive") is False
         self._contained = {f"#{r.get('id')}": r for r in vs.get("contained", [])}
@@ -222,6 +268,7 @@ class Composer:
                     merged.add(entry.code_key)
                 result.entries.setdefault(entry.key, entry)
         for i, exclude in enumerate(compose.get("exclude", [])):
+            budget.spend(len(result.entries))
             removed = self._include(exclude, i, "exclude", result)
             if exclude.get("version") and not result.versions_match:
                 for entry in removed:
@@ -247,12 +294,17 @@ class Composer:
         """Intersection of the imported value sets, None when the include imports none."""
         found: dict | None = None
         for url in include.get("valueSet", []):
+            result.value_sets.add(url.partition("|")[0])
             if "|" not in url and url in self.context.valueset_versions:
                 url = f"{url}|{self.context.valueset_versions[url]}"
             vs = self._contained.get(url) or self.context.registry.value_set(url)
             if vs is None:
                 raise _unknown_import(url, self.strict)
             expanded = Composer(self.context, self._chain, self.strict).evaluate(vs)
+            self.context.budget.spend(len(expanded.entries))
+            result.systems |= expanded.systems
+            result.versionless |= expanded.versionless
+            result.value_sets |= expanded.value_sets
             result.used.update(expanded.used)
             result.defaulted |= expanded.defaulted
             result.statuses.update(expanded.statuses)
@@ -266,6 +318,9 @@ class Composer:
 
     def _system_entries(self, include: dict, i: int, kind: str, result: Expanded) -> list[Entry]:
         system = include["system"]
+        result.systems.add(self.context.registry.canonical(system))
+        if not include.get("version"):
+            result.versionless.add(self.context.registry.canonical(system))
         cs, asked = resolve_include_system(self.context, system, include.get("version"))
         if cs is None:
             known = self.context.registry.versions("CodeSystem", system)
@@ -279,12 +334,14 @@ class Composer:
         result.used[cs.key] = cs
         if status_flag(cs.resource):
             result.statuses[cs.key] = ("CodeSystem", status_flag(cs.resource))
+        budget = context.budget
         if include.get("concept"):
+            budget.spend(len(include["concept"]))
             return self._concept_list(cs, include["concept"])
         codes: list[str] | None = None
         for j, flt in enumerate(include.get("filter", [])):
             where = f"ValueSet.compose.{kind}[{i}].filter[{j}]"
-            selected = apply_filter(cs, flt, where)
+            selected = apply_filter(cs, flt, where, budget)
             if codes is None:
                 codes = selected
             else:
@@ -292,6 +349,7 @@ class Composer:
                 codes = [c for c in codes if c in chosen]
         if codes is None:
             codes = cs.ordered()
+        budget.spend(len(codes))
         return [self._entry(cs, cs.concepts[c]) for c in codes]
 
     def _concept_list(self, cs: CodeSystemIndex, concepts: list[dict]) -> list[Entry]:
@@ -315,9 +373,44 @@ class Composer:
         return Entry(cs.url, concept.code, concept.display, cs, concept, cs.version)
 
 
-def _sorted_items(versions: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    """A version parameter table as part of a cache key (most requests give none)."""
-    return tuple(sorted(versions.items())) if versions else ()
+def _relevant(context: Context, expanded: Expanded) -> tuple:
+    """The version parameters of what an evaluation consulted (its code systems, the default
+    versions only of those it included without a version, and its imported value sets): all
+    a cached evaluation depends on besides its compose and the registry.
+    Versions given for anything else (a flood of distinct `system-version` values, say)
+    reuse it instead of caching it again."""
+    if not (
+        context.force_versions
+        or context.default_versions
+        or context.check_versions
+        or context.valueset_versions
+    ):
+        return _NO_VERSIONS  # most requests give none
+    systems = expanded.systems
+    return (
+        _restricted(context.force_versions, systems),
+        _restricted(context.default_versions, expanded.versionless),  # a default: for those
+        _restricted(context.check_versions, systems),
+        _restricted(context.valueset_versions, expanded.value_sets),
+    )
+
+
+_NO_VERSIONS: tuple = ((), (), (), ())
+
+
+def _restricted(versions: dict[str, str], keys: set[str]) -> tuple[tuple[str, str], ...]:
+    if not versions:  # most requests give none
+        return ()
+    return tuple(sorted((k, v) for k, v in versions.items() if k in keys))
+
+
+ENTRY_BYTES = 600  # an expansion entry, its key and its share of the lookup tables
+PLANS_BYTES = 400_000  # what validation may add to an expansion (version plans, systems)
+
+
+def _expanded_size(expanded: Expanded) -> int:
+    """Bytes an evaluation holds once validation has used it (estimated, for the memo)."""
+    return ENTRY_BYTES * len(expanded.entries) + PLANS_BYTES
 
 
 EXPANSION_PARAMETER = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"
@@ -385,8 +478,11 @@ def _unknown_import(url: str, expanding: bool = True) -> TerminologyError:
 
 
 # -- filters ---------------------------------------------------------------------------------
-def apply_filter(cs: CodeSystemIndex, flt: dict, where: str) -> list[str]:
+def apply_filter(
+    cs: CodeSystemIndex, flt: dict, where: str, budget: Budget | None = None
+) -> list[str]:
     """The codes of cs that pass one compose filter, in hierarchy order."""
+    budget = budget or Budget.unlimited()
     prop, op, value = flt.get("property", ""), flt.get("op", ""), flt.get("value")
     if value is None or value == "" and op != "exists":
         found = finding(
@@ -400,17 +496,17 @@ def apply_filter(cs: CodeSystemIndex, flt: dict, where: str) -> list[str]:
     if op not in SUPPORTED_OPS:
         raise _unsupported(cs, prop, op, value, where)
     ordered = cs.ordered()
+    budget.spend(len(ordered))
     if prop in ("concept", "code") and op in HIERARCHY_OPS:
         keep = _hierarchy(cs, op, value)
     elif prop in ("concept", "code"):
-        keep = _match_values(op, value, {c: [c] for c in ordered}, where, cs, prop)
+        keep = _match_values(op, value, _codes_by_code(cs), where, cs, prop, budget)
     elif prop == "display":
-        values = {c: [cs.concepts[c].display or ""] for c in ordered}
-        keep = _match_values(op, value, values, where, cs, prop)
+        keep = _match_values(op, value, _codes_by_display(cs), where, cs, prop, budget)
     elif op in HIERARCHY_OPS:
         raise _unsupported(cs, prop, op, value, where)
     elif _known_property(cs, prop):
-        keep = _match_values(op, value, _property_texts(cs, prop), where, cs, prop)
+        keep = _match_values(op, value, _codes_by_value(cs, prop), where, cs, prop, budget)
     else:
         raise _unsupported(cs, prop, op, value, where)
     return [c for c in ordered if c in keep]
@@ -420,17 +516,43 @@ def _known_property(cs: CodeSystemIndex, prop: str) -> bool:
     return prop in cs.declared or prop in cs.property_values or prop in ("inactive", "status")
 
 
-def _property_texts(cs: CodeSystemIndex, prop: str) -> dict[str, list[str]]:
-    table: dict[str, list[str]] = {}
-    for concept in cs.concepts.values():
-        values = [
-            value_text(property_value(p)[1]) for p in concept.properties if p.get("code") == prop
-        ]
-        if prop == "inactive" and not values:
-            values = ["true" if concept.inactive else "false"]
-        if values:
-            table[concept.code] = values
-    return table
+def _codes_by_code(cs: CodeSystemIndex) -> dict[str, set[str]]:
+    """code -> {code}: what `code` / `concept` filters compare (once per index)."""
+    found = cs.pieces.get(("filter-codes",))
+    if found is None:
+        found = cs.pieces[("filter-codes",)] = {code: {code} for code in cs.concepts}
+    return found  # type: ignore[return-value]
+
+
+def _codes_by_display(cs: CodeSystemIndex) -> dict[str, set[str]]:
+    """display -> codes: what `display` filters compare (once per index)."""
+    found = cs.pieces.get(("filter-displays",))
+    if found is None:
+        table: dict[str, set[str]] = {}
+        for concept in cs.concepts.values():
+            table.setdefault(concept.display or "", set()).add(concept.code)
+        found = cs.pieces[("filter-displays",)] = table
+    return found  # type: ignore[return-value]
+
+
+_NO_VALUES: dict[str, set[str]] = {}  # a property no concept has (never written to)
+
+
+def _codes_by_value(cs: CodeSystemIndex, prop: str) -> dict[str, set[str]]:
+    """value text -> codes of a property (the index's table); a concept without an
+    `inactive` property is `inactive` as its status says."""
+    table = cs.property_values.get(prop, _NO_VALUES)
+    if prop != "inactive":
+        return table
+    found = cs.pieces.get(("filter-inactive",))
+    if found is None:
+        having = set().union(*table.values()) if table else set()
+        found = {value: set(codes) for value, codes in table.items()}
+        for code, concept in cs.concepts.items():
+            if code not in having:
+                found.setdefault("true" if concept.inactive else "false", set()).add(code)
+        cs.pieces[("filter-inactive",)] = found
+    return found  # type: ignore[return-value]
 
 
 def _hierarchy(cs: CodeSystemIndex, op: str, value: str) -> set[str]:
@@ -448,38 +570,104 @@ def _hierarchy(cs: CodeSystemIndex, op: str, value: str) -> set[str]:
 
 
 def _match_values(
-    op: str, value: str, values: dict[str, list[str]], where: str, cs: CodeSystemIndex, prop: str
+    op: str,
+    value: str,
+    table: dict[str, set[str]],
+    where: str,
+    cs: CodeSystemIndex,
+    prop: str,
+    budget: Budget,
 ) -> set[str]:
+    """The codes whose values (table: value text -> codes) pass the filter."""
     if op == "=":
-        return {c for c, vs in values.items() if value in vs}
+        return set(table.get(value, ()))
     if op in ("in", "not-in"):
         wanted = {v.strip() for v in value.split(",")}
-        inside = {c for c, vs in values.items() if wanted & set(vs)}
+        inside = set().union(*(table.get(v, ()) for v in wanted))
         return inside if op == "in" else set(cs.concepts) - inside
     if op == "exists":
-        present = {c for c, vs in values.items() if vs}
+        present = set().union(*table.values()) if table else set()
         return present if value == "true" else set(cs.concepts) - present
     if op == "regex":
-        try:
-            pattern = re.compile(safe_regex(value))
-        except re.error:
-            raise _unsupported(cs, prop, op, value, where) from None
-        return {c for c, vs in values.items() if any(pattern.fullmatch(v) for v in vs)}
+        pattern = _regex(value, where)
+        texts = _texts(cs, table)
+        budget.spend(len(texts.codes) + len(texts.joined) // 32)  # linear: a bounded time
+        return texts.matching(pattern, value)
     raise _unsupported(cs, prop, op, value, where)
 
 
-_ATOM = r"(?:\\.|\[[^\]]*\]|[^()\[\]\\+*?{}|])"
-_NESTED = re.compile(rf"\((?P<x>{_ATOM}|\(\?:{_ATOM}\))[+*]\)(?P<q>[+*])")
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a refused pattern is the client's answer, not our log
+_RE2_OPTIONS.never_capture = True  # only whether it matches is asked: about twice as fast
+_LINES_OPTIONS = re2.Options()
+_LINES_OPTIONS.log_errors = False
+_LINES_OPTIONS.never_capture = True
+_LINES_OPTIONS.never_nl = True  # a match never crosses a line: one text per line
+_ANCHORS = re.compile(r"\\[Az]|\(\?[a-zA-Z]*-[a-zA-Z]*m")  # whole-text anchors, (?-m)
 
 
-def safe_regex(pattern: str) -> str:
-    """Collapse nested quantifiers such as (a+)+ into (?:a)+: same language, no
-    catastrophic backtracking (a denial-of-service defence)."""
-    previous = None
-    while previous != pattern:
-        previous = pattern
-        pattern = _NESTED.sub(lambda m: f"(?:{m['x']}){m['q']}", pattern)
-    return pattern
+@dataclass(slots=True)
+class _Texts:
+    """A filter table's texts as UTF-8 lines (RE2 reads bytes: no copy per text), so that a
+    regex scans them in one pass; empty texts and texts holding a line break are matched
+    one by one."""
+
+    codes: list[set[str]]  # per line, the codes having that text
+    starts: list[int]  # where each line starts in joined
+    joined: bytes  # the texts, one per line
+    apart: list[tuple[bytes, set[str]]]  # texts with a line break of their own
+
+    def matching(self, pattern: Any, value: str) -> set[str]:
+        """The codes of the texts the whole of which pattern (value, compiled) matches."""
+        found: set[str] = set()
+        if _ANCHORS.search(value):  # anchors that mean the whole text: text by text
+            lines = self.joined.split(b"\n") if self.joined or self.codes else []
+            for text, codes in (*zip(lines, self.codes, strict=True), *self.apart):
+                if pattern.fullmatch(text):
+                    found |= codes
+            return found
+        whole = re2.compile(f"(?m)^(?:{value})$", _LINES_OPTIONS)
+        for match in whole.finditer(self.joined) if self.codes else ():
+            found |= self.codes[bisect.bisect_right(self.starts, match.start()) - 1]
+        for text, codes in self.apart:
+            if pattern.fullmatch(text):
+                found |= codes
+        return found
+
+
+def _texts(cs: CodeSystemIndex, table: dict[str, set[str]]) -> _Texts:
+    """A filter table's _Texts, once per table (tables live as long as their index)."""
+    key = ("filter-lines", id(table))
+    held = cs.pieces.get(key)
+    if held is None or held[0] is not table:  # type: ignore[index]
+        codes, starts, lines, apart, at = [], [], [], [], 0
+        for text, having in table.items():
+            encoded = text.encode()
+            if not encoded or b"\n" in encoded:  # (an empty line: matched alone, surely)
+                apart.append((encoded, having))
+                continue
+            codes.append(having)
+            starts.append(at)
+            lines.append(encoded)
+            at += len(encoded) + 1
+        held = cs.pieces[key] = (table, _Texts(codes, starts, b"\n".join(lines), apart))
+    return held[1]  # type: ignore[index]
+
+
+def _regex(value: str, where: str) -> Any:
+    """A filter's regular expression, compiled by RE2: matching takes time linear in the
+    text, whatever the pattern ((a+)+, (.*a){25}: no catastrophic backtracking). The FHIR
+    semantics are kept (the whole value must match: fullmatch). What RE2 refuses
+    (backreferences, lookaround, counted repetitions over 1000, a program over its memory
+    limit, a syntax error) is a 400 naming the pattern."""
+    try:
+        return re2.compile(value, _RE2_OPTIONS)
+    except re2.error as error:
+        reason = error.args[0] if error.args else "not a regular expression"
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        found = finding("REGEX_NOT_SUPPORTED", value, where, reason, expression=where)
+        raise TerminologyError(400, operation_outcome([found])) from None
 
 
 def _unsupported(cs: CodeSystemIndex, prop: str, op: str, value, where: str) -> TerminologyError:

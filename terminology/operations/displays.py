@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from functools import lru_cache
 
+from terminology.caches import Memo, estimate
 from terminology.index import CodeSystemIndex, Concept
 from terminology.operations import Context, language_tags
 from terminology.operations.supplements import apply_supplements
@@ -73,13 +73,17 @@ def display_for(
 
 
 _SPACES = re.compile(r"\s+")
+_NORMAL = Memo("strings")
 
 
-@lru_cache(maxsize=4096)
 def _normal(text: str) -> str:
-    """The text with its white space collapsed. Memoised (bounded): a wrong display is
-    compared with every display of its concept, and those are long texts asked again."""
-    return _SPACES.sub(" ", text.strip())
+    """The text with its white space collapsed. Memoised (bounded by bytes): a wrong display
+    is compared with every display of its concept, and those are long texts asked again."""
+    found = _NORMAL.get(text)
+    if found is None:
+        found = _SPACES.sub(" ", text.strip())
+        _NORMAL.put(text, found, estimate(text) + (0 if found == text else estimate(found)))
+    return found  # type: ignore[return-value]
 
 
 def _supplemented(context: Context, cs: CodeSystemIndex, concept: Concept) -> list:

@@ -116,6 +116,7 @@ def run(context: Context, instance_id: str | None = None) -> dict:
     expanded = replace(expanded, supplements=_supplements(context, vs, expanded))
     text = context.params.get("filter")
     entries = _search(expanded, str(text)) if text else list(expanded.entries.values())
+    context.budget.spend(len(entries))
     if context.date:
         entries = _as_of(entries, context.date)
     if context.params.flag("activeOnly"):
@@ -206,9 +207,11 @@ def _value_set(
     systems = [cs.url for cs in expanded.used.values()]
     versioned = {url for url in systems if systems.count(url) > 1} | expanded.versioned
     annotations = _Annotations(context, expanded)
-    contains = [
-        _contains(context, e, properties, with_status, versioned, annotations) for e in page
-    ]
+    spend = context.budget.spend
+    contains = []
+    for entry in page:  # the answer's largest part: built as the budget allows
+        spend(4)
+        contains.append(_contains(context, entry, properties, with_status, versioned, annotations))
     derived = {p["code"] for item in contains for p in item.get("property", [])}
     listed = {d["code"] for d in declared}
     for code in sorted(derived & set(DERIVED_URIS) - listed):
@@ -302,8 +305,13 @@ def _nested(context: Context, vs: dict, count: int | None) -> bool:
     )
 
 
+MAX_NESTING = 32  # levels of nested contains; a deeper hierarchy is answered flat
+
+
 def _nest(page: list[Entry], contains: list[dict]) -> list[dict]:
-    """Each code under its parent when the parent is in the expansion too."""
+    """Each code under its parent when the parent is in the expansion too. A hierarchy
+    deeper than MAX_NESTING, or circular (`parent` properties can draw either), is answered
+    flat: the answer must stay writable (JSON nests at most 254 levels)."""
     by_key = {(e.system, e.version, e.code): item for e, item in zip(page, contains, strict=True)}
     top = []
     for entry, item in zip(page, contains, strict=True):
@@ -320,7 +328,24 @@ def _nest(page: list[Entry], contains: list[dict]) -> list[dict]:
             top.append(item)
         else:
             holder.setdefault("contains", []).append(item)
-    return top
+    if _nesting_fits(top, len(contains)):
+        return top
+    for item in contains:
+        item.pop("contains", None)
+    return contains
+
+
+def _nesting_fits(top: list[dict], count: int) -> bool:
+    """Whether nested contains reach every item once, at most MAX_NESTING levels deep."""
+    seen = 0
+    stack = [(item, 1) for item in top]
+    while stack:
+        item, depth = stack.pop()
+        seen += 1
+        if depth > MAX_NESTING or seen > count:
+            return False
+        stack.extend((inner, depth + 1) for inner in item.get("contains", ()))
+    return seen == count
 
 
 def _as_uri(parameter: dict) -> dict:

@@ -22,6 +22,7 @@ from terminology.operations import Context
 from terminology.outcome import TerminologyError, message, not_found
 
 NOT_RELATED = "not-related-to"
+MAX_OTHER_MAPS = 32  # maps followed through group.unmapped.otherMap from one map
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,7 @@ def _forward(
             continue
         if wanted.system and _system(group.get("source")) != wanted.system:
             continue
+        context.budget.spend(len(group.get("element", ())))
         elements = [e for e in group.get("element", []) if e.get("code") == wanted.code]
         for element in elements:
             if element.get("noMap"):
@@ -199,6 +201,10 @@ def _unmapped(
         key = map_key(other)
         if key in chain:  # a circle of other-maps: followed once
             return
+        if len(chain) > MAX_OTHER_MAPS:
+            raise TerminologyError.of(
+                422, "too-costly", None, "TRANSLATE_OTHER_MAP_TOO_DEEP", chain[0], MAX_OTHER_MAPS
+            )
         if key not in found.followed:
             found.followed.append(key)
         _forward(context, other, wanted, target_system, found, (*chain, key))
@@ -209,14 +215,19 @@ def _canonical(value: str) -> tuple[str, str | None]:
     return url, version or None
 
 
-def _reverse(cm: dict, wanted: Wanted, source_system: str | None, found: _Found) -> None:
+def _reverse(
+    context: Context, cm: dict, wanted: Wanted, source_system: str | None, found: _Found
+) -> None:
     origin = map_key(cm)
     for group in cm.get("group", []):
+        context.budget.spend(len(group.get("element", ())))
         if source_system and _system(group.get("source")) != source_system:
             continue
         if wanted.system and _system(group.get("target")) != wanted.system:
             continue
         for element in group.get("element", []):
+            if not element.get("code"):  # R5: an element may name no code (noMap, valueSet)
+                continue
             for target in element.get("target", []):
                 if target.get("code") != wanted.code:
                     continue
@@ -263,7 +274,7 @@ def run(context: Context, instance_id: str | None = None) -> dict:
                 answers = params.get("sourceSystem") or (
                     params.get("targetSystem") if code_system else None
                 )
-                _reverse(cm, item, answers, found)
+                _reverse(context, cm, item, answers, found)
     matches = found.matches
     result: list[dict] = [{"name": "result", "valueBoolean": any(_relates(m) for m in matches)}]
     first = wanted[0]

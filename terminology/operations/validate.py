@@ -12,6 +12,7 @@ import copy
 from collections.abc import Set
 from dataclasses import dataclass, field, replace
 
+from terminology.budget import TooCostly
 from terminology.index import CodeSystemIndex, Concept
 from terminology.operations import Context, Facts, dated
 from terminology.operations.compose import (
@@ -317,6 +318,7 @@ def _not_in_vs(item: Input, vs: dict) -> dict:
 
 
 def _infer_system(context: Context, item: Input, vs: dict, expanded: Expanded, out: Outcome):
+    context.budget.spend(len(expanded.entries))
     systems = sorted({e.system for e in expanded.entries.values() if e.code == item.code})
     if len(systems) == 1:
         item.system = systems[0]
@@ -400,8 +402,9 @@ def check_in_value_set(
     return out
 
 
-PLANS_KEPT = 1024  # version plans remembered per expansion (see _plan)
-SYSTEMS_KEPT = 256  # plain systems remembered per expansion (see _known_plain)
+PLANS_KEPT = 256  # version plans remembered per expansion (see _plan)
+SYSTEMS_KEPT = 64  # plain systems remembered per expansion (see _known_plain)
+KEY_TEXT_MAX = 256  # a system or version longer than this is worked out, never remembered
 
 
 def _known_plain(item: Input, prepared: PreparedValueSet) -> bool:
@@ -414,7 +417,7 @@ def _known_plain(item: Input, prepared: PreparedValueSet) -> bool:
 
 def _remember_plain(item: Input, prepared: PreparedValueSet) -> None:
     key = _plain_key(item)
-    if key is not None:
+    if key is not None and _short(key[0]) and _short(key[1]):
         if len(prepared.plain_systems) >= SYSTEMS_KEPT:  # systems come from requests
             prepared.plain_systems.clear()
         prepared.plain_systems.add(key)
@@ -425,6 +428,12 @@ def _plain_key(item: Input) -> tuple[str | None, str | None] | None:
     where it would have, uncached)."""
     version = item.version
     return (item.system, version) if version is None or isinstance(version, str) else None
+
+
+def _short(text: str | None) -> bool:
+    """Whether a request's text may be part of what an expansion remembers (cached across
+    requests: its memo counts an expansion's plans as bounded, see compose._expanded_size)."""
+    return text is None or len(text) <= KEY_TEXT_MAX
 
 
 def _checkable(context: Context, system: str, unknown: UnknownSystem | None) -> bool:
@@ -446,9 +455,16 @@ def _plan(
     parameters (fixed for a context), a plan depends only on the system, the coding's
     version, the versions having the code and where the coding was (issue expressions).
     Plans are only read once made, so one may serve many codings."""
-    if plans is None:
+    if plans is None or not (_short(system) and _short(item.version)):
         return plan(context, vs, system, item.version, item, members)
-    key = (system, item.version, frozenset(members), item.path)
+    # the version parameters for this system: the expansion is shared by requests that
+    # differ in the parameters of systems it does not consult (compose._relevant)
+    asked = (
+        context.force_versions.get(system),
+        context.default_versions.get(system),
+        context.check_versions.get(system),
+    )
+    key = (system, item.version, frozenset(members), item.path, asked)
     found = plans.get(key)
     if found is None:
         if len(plans) >= PLANS_KEPT:  # codings come from requests: stay bounded
@@ -775,6 +791,8 @@ def prepare_value_set(context: Context, instance_id: str | None = None) -> Prepa
     prepared = PreparedValueSet(vs, context.value_set_language)
     try:
         prepared.expanded, prepared.unknown = _expand_for_validation(context, vs)
+    except TooCostly:
+        raise  # the request stops: never an answer per coding
     except TerminologyError as error:
         prepared.error = error
     if prepared.expanded is not None:  # cached across requests with the expansion
