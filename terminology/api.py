@@ -60,7 +60,7 @@ def body_seconds() -> float:
         return BODY_SECONDS
 
 
-MAX_XML = 4_000_000  # bytes of stored JSON given as XML at most (see _too_big_for_xml)
+MAX_XML = 64_000  # bytes of JSON an answer may have to be given as XML (_too_big_for_xml)
 JSON_TYPE = "application/fhir+json"
 XML_TYPE = "application/fhir+xml"
 FORMATS = {
@@ -523,6 +523,9 @@ def _render(resource: dict, base: str, fmt: str, status: int = 200) -> Response:
     if base == "r4":
         resource = to_r4(resource)
     if fmt == "xml":
+        if (size := len(orjson.dumps(resource))) > MAX_XML:  # a cheap measure, then refuse
+            resource, status = _too_big_for_xml(size).outcome, 406
+            return Response(orjson.dumps(resource), status, media_type=JSON_TYPE)
         try:
             return Response(_to_xml(resource, base), status, media_type=XML_TYPE)
         except Exception as error:
@@ -563,10 +566,11 @@ def _error(status: int, code: str, text: str) -> TerminologyError:
 
 
 def _too_big_for_xml(size: int) -> TerminologyError:
-    """Stored content too big to be written as XML: fhir.resources would take minutes and
-    gigabytes (a full HCPCS CodeSystem is 13.5 MB of JSON), so such answers are JSON only."""
+    """An answer too big to be written as XML: fhir.resources takes about a second and
+    hundreds of MB per MB of JSON (a full HCPCS CodeSystem is 13.5 MB of JSON: minutes and
+    gigabytes), blocking the worker, so such answers are JSON only."""
     text = f"This answer is {size / 1e6:.1f} MB of JSON, too big to be given as XML (at most "
-    text += f"{MAX_XML // 1_000_000} MB): ask for JSON, or for less (_summary, _elements, _count)"
+    text += f"{MAX_XML / 1e6:g} MB): ask for JSON, or for less (_summary, _elements, _count)"
     return _error(406, "too-costly", text)
 
 
