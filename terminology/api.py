@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import cache
@@ -30,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 import codesystem
-from terminology import bundle, caches, http_conventions, logs, web
+from terminology import bundle, caches, http_conventions, logs, settings, web
 from terminology.engine import Engine, OperationRequest
 from terminology.live import Live
 from terminology.operations import metadata
@@ -53,11 +52,7 @@ BODY_SECONDS = 30.0
 
 
 def body_seconds() -> float:
-    raw = os.environ.get(BODY_ENV, "")
-    try:
-        return float(raw) if raw else BODY_SECONDS
-    except ValueError:
-        return BODY_SECONDS
+    return settings.number(BODY_ENV, BODY_SECONDS, minimum=0.001, unit="seconds")
 
 
 MAX_XML = 64_000  # bytes of JSON an answer may have to be given as XML (_too_big_for_xml)
@@ -122,6 +117,7 @@ def create_app(engine: Engine | Live[_Served]) -> FastAPI:
     ):
         app.router.add_route(path, _endpoint(handler, live), methods=methods)
     http_conventions.install(app, live)  # CORS, gzip, access log, /health, /ready, OpenAPI
+    body_seconds()  # a bad setting fails now, not on a request
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
     web.register(app)

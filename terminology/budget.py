@@ -22,10 +22,10 @@ Limits (environment, read when an Engine is built: `Limits.from_environment`):
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 
+from terminology import settings
 from terminology.outcome import TerminologyError, issue, operation_outcome
 
 CLOCK_EVERY = 1_000  # units between two reads of the clock
@@ -33,19 +33,6 @@ _monotonic = time.monotonic
 DEFAULT_SECONDS = 10.0
 DEFAULT_WORK = 20_000_000
 DEFAULT_BATCH = 10_000
-
-
-def _setting(name: str, default: float, kind: type) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a positive number, not {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive number, not {raw!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -61,9 +48,9 @@ class Limits:
         """HCPCS_TX_REQUEST_WORK, HCPCS_TX_REQUEST_SECONDS and HCPCS_TX_BATCH_MAX, else the
         defaults."""
         return cls(
-            work=int(_setting("HCPCS_TX_REQUEST_WORK", DEFAULT_WORK, int)),
-            seconds=_setting("HCPCS_TX_REQUEST_SECONDS", DEFAULT_SECONDS, float),
-            batch=int(_setting("HCPCS_TX_BATCH_MAX", DEFAULT_BATCH, int)),
+            work=settings.number("HCPCS_TX_REQUEST_WORK", DEFAULT_WORK, minimum=1),
+            seconds=settings.number("HCPCS_TX_REQUEST_SECONDS", DEFAULT_SECONDS, minimum=0.001),
+            batch=settings.number("HCPCS_TX_BATCH_MAX", DEFAULT_BATCH, minimum=1),
         )
 
     def budget(self, deadline: float | None = None) -> Budget:

@@ -22,7 +22,6 @@ entry is a 405 for that entry.
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
@@ -32,6 +31,7 @@ from urllib.parse import unquote, urlsplit
 import orjson
 from starlette.requests import Request
 
+from terminology import settings
 from terminology.outcome import TerminologyError, operation_outcome
 
 log = logging.getLogger("hcpcs_tx.bundle")
@@ -45,12 +45,7 @@ Handler = Callable[[Request, str, Any], Awaitable[dict]]
 
 
 def max_entries() -> int:
-    raw = os.environ.get(MAX_ENTRIES_ENV, "")
-    if not raw:
-        return DEFAULT_MAX_ENTRIES
-    if not (raw.isascii() and raw.isdigit()) or int(raw) == 0:
-        raise ValueError(f"{MAX_ENTRIES_ENV}={raw!r} is not a positive number of entries")
-    return int(raw)
+    return settings.number(MAX_ENTRIES_ENV, DEFAULT_MAX_ENTRIES, minimum=1, unit="entries")
 
 
 def _fail(status: int, code: str, text: str) -> TerminologyError:

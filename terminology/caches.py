@@ -18,7 +18,6 @@ request keeps what it works out in plain dicts that die with the request.
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import weakref
@@ -26,6 +25,8 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 import cachetools
+
+from terminology import settings
 
 DEFAULT_MB = 128
 ENTRY_OVERHEAD = 200  # bytes a memo spends per entry besides key and value (its tables)
@@ -47,13 +48,7 @@ KINDS: dict[str, tuple[float, str]] = {
 
 
 def _total_bytes() -> int:
-    raw = os.environ.get("HCPCS_TX_CACHE_MB", "").strip()
-    try:
-        megabytes = float(raw) if raw else DEFAULT_MB
-    except ValueError:
-        raise ValueError(f"HCPCS_TX_CACHE_MB must be a number, not {raw!r}") from None
-    if megabytes < 0:
-        raise ValueError(f"HCPCS_TX_CACHE_MB must not be negative, not {raw!r}")
+    megabytes = settings.number("HCPCS_TX_CACHE_MB", float(DEFAULT_MB), minimum=0.0, unit="MB")
     return int(megabytes * 1024 * 1024)
 
 

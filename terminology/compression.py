@@ -18,9 +18,10 @@ perhaps a fifth more off bodies that are compressed once anyway, for a compiled 
 
 from __future__ import annotations
 
-import os
 import zlib
 from dataclasses import dataclass
+
+from terminology import settings
 
 LEVEL = 6
 """Compression level of kept bodies (compressed once: the default level's ratio)."""
@@ -38,12 +39,7 @@ MIN_BYTES_ENV = "HCPCS_TX_GZIP_MIN_BYTES"
 
 
 def dynamic_min_size() -> int:
-    raw = os.environ.get(MIN_BYTES_ENV, "")
-    if not raw:
-        return DYNAMIC_MIN_SIZE
-    if not (raw.isascii() and raw.isdigit()):
-        raise ValueError(f"{MIN_BYTES_ENV}={raw!r} is not a number of bytes")
-    return max(int(raw), MIN_SIZE)
+    return max(settings.number(MIN_BYTES_ENV, DYNAMIC_MIN_SIZE, unit="bytes"), MIN_SIZE)
 
 
 # gzip member header: magic, deflate, no flags, mtime 0, no extra flags, OS unknown.

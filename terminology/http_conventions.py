@@ -38,7 +38,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from codesystem import HCPCS_URL
-from terminology import bundle, caches, compression, openapi
+from terminology import bundle, caches, compression, openapi, settings
 from terminology.compression import Deflated, accepts_gzip
 from terminology.operations.metadata import data_date
 from terminology.registry import TYPES, preference_key
@@ -110,12 +110,7 @@ def cors_origins() -> list[str]:
 
 
 def max_age() -> int:
-    raw = os.environ.get(MAX_AGE_ENV, "")
-    if not raw:
-        return DEFAULT_MAX_AGE
-    if not (raw.isascii() and raw.isdigit()):
-        raise ValueError(f"{MAX_AGE_ENV}={raw!r} is not a number of seconds")
-    return int(raw)
+    return settings.number(MAX_AGE_ENV, DEFAULT_MAX_AGE, unit="seconds")
 
 
 async def _health(request: Request) -> Response:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from terminology import settings
 
 log = logging.getLogger("hcpcs_tx.http")
 
@@ -24,11 +25,7 @@ HEADER_SECONDS = 10.0
 
 
 def header_seconds() -> float:
-    raw = os.environ.get(HEADER_ENV, "")
-    try:
-        return float(raw) if raw else HEADER_SECONDS
-    except ValueError:
-        return HEADER_SECONDS
+    return settings.number(HEADER_ENV, HEADER_SECONDS, minimum=0.001, unit="seconds")
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):

@@ -13,12 +13,12 @@ import asyncio
 import contextlib
 import gc
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from terminology import settings
 from terminology.store import Store, StoreError
 
 log = logging.getLogger("hcpcs_tx.live")
@@ -31,16 +31,7 @@ DEFAULT_INTERVAL_S = 2.0
 
 def reload_interval() -> float:
     """$HCPCS_TX_RELOAD_SECONDS, else DEFAULT_INTERVAL_S; a bad value is a clear error."""
-    raw = os.environ.get(RELOAD_ENV)
-    if raw is None or raw == "":
-        return DEFAULT_INTERVAL_S
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{RELOAD_ENV}={raw!r} is not a number of seconds") from None
-    if value < 0:
-        raise ValueError(f"{RELOAD_ENV}={raw!r} must be 0 (off) or more")
-    return value
+    return settings.number(RELOAD_ENV, DEFAULT_INTERVAL_S, minimum=0.0, unit="seconds")
 
 
 class Live(Generic[T]):

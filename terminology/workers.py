@@ -8,12 +8,12 @@ small module. The connection settings every worker gets are decided here, in one
 
 from __future__ import annotations
 
-import os
 import sys
 
 import uvicorn
 
-from terminology.http_protocol import GuardedHttpToolsProtocol
+from terminology import settings
+from terminology.http_protocol import GuardedHttpToolsProtocol, header_seconds
 
 APP = "terminology.api:app_from_store"
 MAX_CONNECTIONS_ENV = "HCPCS_TX_MAX_CONNECTIONS"
@@ -23,6 +23,7 @@ KEEP_ALIVE_SECONDS = 5
 
 
 def run(host: str, port: int, workers: int, log_level: str) -> None:
+    header_seconds()  # a bad setting fails here, before any worker starts
     uvicorn.run(
         APP,
         factory=True,
@@ -33,7 +34,7 @@ def run(host: str, port: int, workers: int, log_level: str) -> None:
         http=GuardedHttpToolsProtocol,
         access_log=False,  # our own, cheaper, on hcpcs_tx.access (serve --access-log)
         log_level=log_level,
-        limit_concurrency=int(os.environ.get(MAX_CONNECTIONS_ENV) or MAX_CONNECTIONS),
+        limit_concurrency=settings.number(MAX_CONNECTIONS_ENV, MAX_CONNECTIONS, minimum=1),
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
 
