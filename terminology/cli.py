@@ -161,11 +161,10 @@ def list_releases(json: JsonFlag = False) -> None:
         f"{'version':9} {'codes':>6} {'added':>6} {'terminated':>10}  loaded at"
         "                  file (sha256)"
     )
-    default = max(held, key=lambda r: (not r.partial, r.version))
     for r in held:
         added = f"{r.changes.get('added', 0):,}" if r.previous else "-"
         ended = f"{r.changes.get('terminated', 0):,}" if r.previous else "-"
-        mark = " (default)" if r is default else " (partial)" if r.partial else ""
+        mark = " (default)" if r.default else " (partial)" if r.partial else ""
         typer.echo(
             f"{r.version:9} {r.codes:>6,} {added:>6} {ended:>10}  {r.loaded_at or '-':25}"
             f"  {r.file or '-'} ({r.sha256[:12] or '-'}){mark}"

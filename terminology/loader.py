@@ -113,8 +113,12 @@ def store_files(
         _check_complete([b for b, info in read if info is not None], store)
     derive = releases.history_resources if loaded else None
     written = store.load([batch for batch, _ in read], derive=derive)
+    held = sorted(store.by_url("CodeSystem", codesystem.HCPCS_URL), key=recency_key)
+    before = {new["version"]: (old, new) for old, new in zip(held, held[1:], strict=False)}
     in_order = sorted(loaded, key=lambda info: version_key(info.version))
-    return LoadReport(tuple(_with_changes(info, store) for info in in_order), written)
+    return LoadReport(
+        tuple(_with_changes(info, before.get(info.version)) for info in in_order), written
+    )
 
 
 def _check_complete(batches: list[Batch], store: Store) -> None:
@@ -133,13 +137,12 @@ def _hcpcs(batch: Batch) -> dict:
     return next(r for r in batch.resources if _is_hcpcs(r))
 
 
-def _with_changes(info: ReleaseLoaded, store: Store) -> ReleaseLoaded:
-    """The loaded release with what changed against the stored release before it."""
-    held = sorted(store.by_url("CodeSystem", codesystem.HCPCS_URL), key=recency_key)
-    at = next(i for i, r in enumerate(held) if r["version"] == info.version)
-    if at == 0:
+def _with_changes(info: ReleaseLoaded, pair: tuple[dict, dict] | None) -> ReleaseLoaded:
+    """The loaded release with what changed against the stored release before it (pair:
+    that release and this one, None for the first)."""
+    if pair is None:
         return info
-    previous, new = held[at - 1], held[at]
+    previous, new = pair
     counts = codesystem.compare_releases(previous, new).counts()
     return replace(info, previous=previous["version"], changes=counts)
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import codesystem
-from terminology.registry import recency_key, version_key
+from terminology.registry import preference_key, recency_key, version_key
 from terminology.store import Store, StoreError
 
 MIN_SHARE_OF_PREDECESSOR = 0.8
@@ -42,6 +42,7 @@ class StoredRelease:
     loaded_at: str
     previous: str | None
     changes: dict[str, int]  # kind -> codes, against `previous` (empty for the first)
+    default: bool = False  # the one answering when no version is asked for
 
 
 def source_key(version: str, url: str = codesystem.HCPCS_URL) -> str:
@@ -110,6 +111,7 @@ def stored_releases(store: Store) -> list[StoredRelease]:
     before it."""
     held = sorted(store.by_url("CodeSystem", codesystem.HCPCS_URL), key=recency_key)
     sources = {s.key: s for s in store.sources()}
+    default = max(held, key=preference_key) if held else None
     listed = []
     for position, resource in enumerate(held):
         previous = held[position - 1] if position else None
@@ -126,6 +128,7 @@ def stored_releases(store: Store) -> list[StoredRelease]:
                 changes=(
                     codesystem.compare_releases(previous, resource).counts() if previous else {}
                 ),
+                default=resource is default,
             )
         )
     return listed
