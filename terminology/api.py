@@ -35,7 +35,7 @@ from terminology.live import Live
 from terminology.operations import metadata
 from terminology.operations.read import check_type, operation_definitions, read
 from terminology.operations.search import handling, search
-from terminology.outcome import TerminologyError, invalid, operation_outcome
+from terminology.outcome import TerminologyError, invalid
 from terminology.params import parameters_from_query, with_query
 from terminology.registry import TYPES
 from terminology.sharing import Sharer
@@ -557,8 +557,7 @@ def _xml_available() -> bool:
 
 def _error(status: int, code: str, text: str) -> TerminologyError:
     """An HTTP-level failure (not an operation's): one error issue with the text."""
-    found = {"severity": "error", "code": code, "details": {"text": text}}
-    return TerminologyError(status, operation_outcome([found]))
+    return TerminologyError.plain(status, code, text)
 
 
 def _too_big_for_xml(size: int) -> TerminologyError:

@@ -48,9 +48,7 @@ def max_entries() -> int:
     return settings.number(MAX_ENTRIES_ENV, DEFAULT_MAX_ENTRIES, minimum=1, unit="entries")
 
 
-def _fail(status: int, code: str, text: str) -> TerminologyError:
-    found = {"severity": "error", "code": code, "details": {"text": text}}
-    return TerminologyError(status, operation_outcome([found]))
+_fail = TerminologyError.plain
 
 
 def checked(bundle: object, limit: int | None = None) -> tuple[str, list[dict]]:

@@ -289,6 +289,13 @@ class TerminologyError(Exception):
         found = issue("error", code, tx_type, key, *args, expression=expression)
         return cls(status, operation_outcome([found]))
 
+    @classmethod
+    def plain(cls, status: int, code: str, text: str) -> TerminologyError:
+        """An error outside the catalogue (HTTP-level, search, bundles): one error issue
+        with an issue type and a text."""
+        found = {"severity": "error", "code": code, "details": {"text": text}}
+        return cls(status, operation_outcome([found]))
+
     @property
     def text(self) -> str:
         return str(self)

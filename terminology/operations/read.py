@@ -44,5 +44,4 @@ def check_type(resource_type: str, searchable: bool = False) -> None:
     OperationDefinitions): any other type is a 404, not an empty result."""
     if resource_type not in (SEARCHABLE if searchable else TYPES):
         text = f"Resource type '{resource_type}' is not supported by this server"
-        issue = {"severity": "error", "code": "not-supported", "details": {"text": text}}
-        raise TerminologyError(404, {"resourceType": "OperationOutcome", "issue": [issue]})
+        raise TerminologyError.plain(404, "not-supported", text)

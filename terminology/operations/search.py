@@ -151,8 +151,7 @@ def _split(
         elif handling == "strict":
             text = f"Unknown search parameter '{name}' (supported: {_SUPPORTED}); "
             text += "send Prefer: handling=lenient to have unknown parameters ignored"
-            found = {"severity": "error", "code": "not-supported", "details": {"text": text}}
-            raise TerminologyError(400, operation_outcome([found]))
+            raise TerminologyError.plain(400, "not-supported", text)
         else:
             ignored.add(name)
     for name, allowed in (("_summary", SUMMARIES), ("_total", TOTALS)):
@@ -198,8 +197,7 @@ def _sorted(resources: list[dict], asked: str | None) -> list[dict]:
         if field.removeprefix("-") not in SORTS:
             text = f"Sorting by '{field.removeprefix('-')}' is not supported (_sort takes "
             text += f"{', '.join(SORTS)}, each with - for descending)"
-            found = {"severity": "error", "code": "not-supported", "details": {"text": text}}
-            raise TerminologyError(400, operation_outcome([found]))
+            raise TerminologyError.plain(400, "not-supported", text)
     result = list(resources)
     for field in reversed(fields):  # stable sorts, the last field first
         name = field.removeprefix("-")
