@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from .fhir_types import JSON, Resource
 from .layout import NAMESPACE, CodeTable, Property, TableConcept, load_layout
 from .reader import Coding, Concept, Release, Value
 
@@ -58,11 +59,11 @@ R5_EFFECTIVE_PERIOD_EXT = (
 FHIR_VERSIONS = ("r4", "r5")
 
 
-def to_fhir(release: Release, fhir_version: str = "r5") -> dict:
+def to_fhir(release: Release, fhir_version: str = "r5") -> Resource:
     """The HCPCS Level II CodeSystem of one release, every CMS field as a typed property."""
     layout = load_layout()
     types = {p.code: p.type for p in layout.properties}
-    resource = {
+    resource: Resource = {
         "resourceType": "CodeSystem",
         "id": f"hcpcs-{release.version}",
         "url": HCPCS_URL,
@@ -94,7 +95,7 @@ def to_fhir(release: Release, fhir_version: str = "r5") -> dict:
     return _for_version(resource, fhir_version)
 
 
-def _declaration(prop: Property) -> dict:
+def _declaration(prop: Property) -> JSON:
     return {
         "code": prop.code,
         "uri": prop.property_uri,
@@ -103,11 +104,11 @@ def _declaration(prop: Property) -> dict:
     }
 
 
-def _concept(concept: Concept, retired: bool, types: dict[str, str]) -> dict:
+def _concept(concept: Concept, retired: bool, types: dict[str, str]) -> JSON:
     properties = [_property(code, value, types[code]) for code, value in concept.properties]
     properties.append({"code": "status", "valueCode": "retired" if retired else "active"})
     properties.append({"code": "inactive", "valueBoolean": retired})
-    out: dict = {"code": concept.code, "display": concept.display}
+    out: JSON = {"code": concept.code, "display": concept.display}
     if concept.short_description:
         out["designation"] = [
             {"language": "en", "use": SHORT_DESCRIPTION_USE, "value": concept.short_description}
@@ -116,7 +117,7 @@ def _concept(concept: Concept, retired: bool, types: dict[str, str]) -> dict:
     return out
 
 
-def _property(code: str, value: Value, fhir_type: str) -> dict:
+def _property(code: str, value: Value, fhir_type: str) -> JSON:
     if isinstance(value, Coding):
         coding = {"system": value.system, "code": value.code}
         if value.display is not None:
@@ -127,7 +128,9 @@ def _property(code: str, value: Value, fhir_type: str) -> dict:
     return {"code": code, _VALUE_KEY[fhir_type]: value}
 
 
-def code_table_codesystems(fhir_version: str = "r5", release: Release | None = None) -> list[dict]:
+def code_table_codesystems(
+    fhir_version: str = "r5", release: Release | None = None
+) -> list[Resource]:
     """Each CMS code table as a small CodeSystem, so `$lookup` of a property value works.
 
     With `release`: the tables of that release, to store beside its HCPCS CodeSystem: each
@@ -175,9 +178,9 @@ def _notes_origin(release: Release | None) -> str:
 
 def _table_codesystem(
     table: CodeTable, concepts: list[TableConcept], version: str, description: str
-) -> dict:
+) -> Resource:
     nested = any(c.parent for c in concepts)
-    resource = {
+    resource: Resource = {
         "resourceType": "CodeSystem",
         "id": f"hcpcs-{table.id}",
         "url": table.url,
@@ -200,11 +203,11 @@ def _table_codesystem(
     return resource
 
 
-def _table_concepts(concepts: list[TableConcept], parent: str | None) -> list[dict]:
+def _table_concepts(concepts: list[TableConcept], parent: str | None) -> list[JSON]:
     """Concepts whose parent is `parent`, each with its children nested (lab certification)."""
     out = []
     for c in (c for c in concepts if c.parent == parent):
-        concept: dict = {"code": c.code, "display": c.display}
+        concept: JSON = {"code": c.code, "display": c.display}
         if c.definition:
             concept["definition"] = c.definition
         if c.group:
@@ -217,7 +220,7 @@ def _table_concepts(concepts: list[TableConcept], parent: str | None) -> list[di
 
 def hcpcs_valuesets(
     release_or_version: Release | str | None = None, fhir_version: str = "r5"
-) -> list[dict]:
+) -> list[Resource]:
     """Intensional HCPCS ValueSets (property filters); pinned to a version only when given."""
     version = (
         release_or_version.version
@@ -272,14 +275,20 @@ def hcpcs_valuesets(
 
 
 def _valueset(
-    id: str, name: str, title: str, description: str, filters: list, *, version: str | None
-) -> dict:
-    include: dict = {"system": HCPCS_URL}
+    id: str,
+    name: str,
+    title: str,
+    description: str,
+    filters: list[tuple[str, str]],
+    *,
+    version: str | None,
+) -> Resource:
+    include: JSON = {"system": HCPCS_URL}
     if version:
         include["version"] = version
     if filters:
         include["filter"] = [{"property": p, "op": "=", "value": v} for p, v in filters]
-    resource: dict = {
+    resource: Resource = {
         "resourceType": "ValueSet",
         "id": f"{id}-{version}" if version else id,
         "url": f"{VALUESET_BASE}{id}",
@@ -299,7 +308,7 @@ def _valueset(
     return resource
 
 
-def _for_version(resource: dict, fhir_version: str) -> dict:
+def _for_version(resource: Resource, fhir_version: str) -> Resource:
     """R5 as built, or R4: drop the R5-only elements we use (nothing else differs here);
     effectivePeriod survives as its R5 cross-version extension (the release's start date)."""
     if fhir_version not in FHIR_VERSIONS:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .fhir import HCPCS_URL, JURISDICTION, PUBLISHER, VALUESET_BASE
+from .fhir_types import JSON, Resource
 from .layout import NAMESPACE
 
 REPLACEMENTS_URL = f"{NAMESPACE}/ConceptMap/hcpcs-replacements"
@@ -37,7 +38,36 @@ VALUESET_KINDS = {
 }
 """Kind -> (name part, title verb, description) of the extensional ValueSets."""
 
-_DERIVED = ("status", "inactive")
+# What $changes reads of a code system's properties, found by their standard URIs (as the
+# CodeSystem declares them), so that any code system's releases compare; the FHIR property
+# codes stand in where a code system declares none.
+_RETIREMENT_DATE = "http://hl7.org/fhir/concept-properties#retirementDate"
+_STATUS = "http://hl7.org/fhir/concept-properties#status"
+_INACTIVE = "http://hl7.org/fhir/concept-properties#inactive"
+
+
+@dataclass(frozen=True)
+class _Roles:
+    """The property codes of one code system that carry a concept's end of use."""
+
+    termination: str = "retirementDate"  # the day a code stops being valid
+    status: str = "status"
+    derived: tuple[str, ...] = ("status", "inactive")  # follow from the termination date
+
+
+_HCPCS_ROLES = _Roles("termination-date")  # what the HCPCS-only resources below read
+
+
+def _roles(codesystem: Resource) -> _Roles:
+    by_uri = {p.get("uri"): p["code"] for p in codesystem.get("property", []) if p.get("code")}
+    status = by_uri.get(_STATUS, "status")
+    return _Roles(
+        by_uri.get(_RETIREMENT_DATE, "retirementDate"),
+        status,
+        (status, by_uri.get(_INACTIVE, "inactive")),
+    )
+
+
 _CPT_CODE = re.compile(r"^\d{4}[0-9FTU]$")
 _NO_VALUE = "-"
 
@@ -47,8 +77,8 @@ class PropertyChange:
     """One property of one code: its values before and after, as FHIR `value[x]` dicts."""
 
     property: str
-    old: tuple[dict, ...]
-    new: tuple[dict, ...]
+    old: tuple[JSON, ...]
+    new: tuple[JSON, ...]
 
 
 @dataclass(frozen=True)
@@ -86,11 +116,11 @@ class ReleaseChanges:
 # --- reading concepts from a CodeSystem dict ------------------------------------------------
 
 
-def _concepts(codesystem: dict) -> dict[str, dict]:
+def _concepts(codesystem: Resource) -> dict[str, JSON]:
     return {c["code"]: c for c in codesystem.get("concept", [])}
 
 
-def _values(concept: dict, prop: str) -> tuple[dict, ...]:
+def _values(concept: JSON, prop: str) -> tuple[JSON, ...]:
     """The property's values as `{value[x]: ...}` dicts, in CMS order."""
     return tuple(
         {k: v for k, v in p.items() if k.startswith("value")}
@@ -99,36 +129,38 @@ def _values(concept: dict, prop: str) -> tuple[dict, ...]:
     )
 
 
-def _key(value: dict) -> object:
+def _key(value: JSON) -> object:
     """What makes two values equal: a Coding by system and code (displays may be reworded)."""
     (name, raw), *_ = value.items()
     return (raw.get("system"), raw.get("code")) if name == "valueCoding" else raw
 
 
-def _text(value: dict) -> str:
+def _text(value: JSON) -> str:
     (_, raw), *_ = value.items()
     return str(raw["code"] if isinstance(raw, dict) else raw)
 
 
-def _termination(concept: dict) -> str | None:
-    values = _values(concept, "termination-date")
+def _termination(concept: JSON, roles: _Roles) -> str | None:
+    values = _values(concept, roles.termination)
     return values[0]["valueDateTime"] if values else None
 
 
-def _status(concept: dict) -> str | None:
-    values = _values(concept, "status")
+def _status(concept: JSON, roles: _Roles) -> str | None:
+    values = _values(concept, roles.status)
     return values[0]["valueCode"] if values else None
 
 
 # --- compare_releases -----------------------------------------------------------------------
 
 
-def compare_releases(old: dict, new: dict) -> ReleaseChanges:
+def compare_releases(old: Resource, new: Resource) -> ReleaseChanges:
     """What changed from one HCPCS CodeSystem (release) to another, code by code."""
     if old.get("url") != new.get("url"):
         raise ValueError(f"not the same code system: {old.get('url')} vs {new.get('url')}")
-    before, after = _concepts(old), _concepts(new)
-    changes = (_change(code, before.get(code), after.get(code)) for code in sorted(before | after))
+    before, after, roles = _concepts(old), _concepts(new), _roles(new)
+    changes = (
+        _change(code, before.get(code), after.get(code), roles) for code in sorted(before | after)
+    )
     return ReleaseChanges(
         new.get("url", HCPCS_URL),
         old["version"],
@@ -137,7 +169,7 @@ def compare_releases(old: dict, new: dict) -> ReleaseChanges:
     )
 
 
-def _change(code: str, old: dict | None, new: dict | None) -> CodeChange | None:
+def _change(code: str, old: JSON | None, new: JSON | None, roles: _Roles) -> CodeChange | None:
     if old is None:
         return CodeChange(code, ("added",), new.get("display") if new else None)
     if new is None:
@@ -145,9 +177,9 @@ def _change(code: str, old: dict | None, new: dict | None) -> CodeChange | None:
     if old == new:  # most codes: one C-level comparison instead of property by property
         return None
     redescribed = old.get("display") != new.get("display")
-    properties = _property_changes(old, new)
+    properties = _property_changes(old, new, roles)
     flags = {
-        "terminated": _newly_terminated(old, new),
+        "terminated": _newly_terminated(old, new, roles),
         "redescribed": redescribed,
         "property-changed": bool(properties),
     }
@@ -158,20 +190,22 @@ def _change(code: str, old: dict | None, new: dict | None) -> CodeChange | None:
     return CodeChange(code, kinds, new.get("display"), old_display, properties)
 
 
-def _newly_terminated(old: dict, new: dict) -> bool:
+def _newly_terminated(old: JSON, new: JSON, roles: _Roles) -> bool:
     """A termination date appears; or one already announced takes effect (active -> retired)."""
-    if not _termination(new):
+    if not _termination(new, roles):
         return False
-    return not _termination(old) or (_status(old) == "active" and _status(new) == "retired")
+    if not _termination(old, roles):
+        return True
+    return _status(old, roles) == "active" and _status(new, roles) == "retired"
 
 
-def _property_changes(old: dict, new: dict) -> tuple[PropertyChange, ...]:
+def _property_changes(old: JSON, new: JSON, roles: _Roles) -> tuple[PropertyChange, ...]:
     """Differing properties, ignoring status/inactive when a termination date explains them."""
     before, after = _grouped(old), _grouped(new)
-    derived_only = bool(_termination(old) or _termination(new))
+    derived_only = bool(_termination(old, roles) or _termination(new, roles))
     out = []
     for name in before | after:
-        if name in _DERIVED and derived_only:
+        if name in roles.derived and derived_only:
             continue
         was, now = before.get(name, ()), after.get(name, ())
         if [_key(v) for v in was] != [_key(v) for v in now]:
@@ -179,9 +213,9 @@ def _property_changes(old: dict, new: dict) -> tuple[PropertyChange, ...]:
     return tuple(out)
 
 
-def _grouped(concept: dict) -> dict[str, tuple[dict, ...]]:
+def _grouped(concept: JSON) -> dict[str, tuple[JSON, ...]]:
     """Property code -> its values, in declaration order (one pass over the concept)."""
-    out: dict[str, list[dict]] = {}
+    out: dict[str, list[JSON]] = {}
     for p in concept.get("property", []):
         out.setdefault(p["code"], []).append({k: v for k, v in p.items() if k != "code"})
     return {name: tuple(values) for name, values in out.items()}
@@ -190,7 +224,7 @@ def _grouped(concept: dict) -> dict[str, tuple[dict, ...]]:
 # --- the change list as FHIR ----------------------------------------------------------------
 
 
-def changes_to_parameters(changes: ReleaseChanges) -> dict:
+def changes_to_parameters(changes: ReleaseChanges) -> Resource:
     """The body of CodeSystem/$changes: versions, counts per kind, then one `change` per code.
 
     Shape (R5 Parameters): system, fromVersion, toVersion, one integer per kind (added,
@@ -198,7 +232,7 @@ def changes_to_parameters(changes: ReleaseChanges) -> dict:
     `change` with parts code, display, kind (1..*), previousDisplay (re-described), and per
     changed property a `property` part: code, old (0..*), new (0..*) as typed values.
     """
-    parameters = [
+    parameters: list[JSON] = [
         {"name": "system", "valueUri": changes.system},
         {"name": "fromVersion", "valueString": changes.from_version},
         {"name": "toVersion", "valueString": changes.to_version},
@@ -208,8 +242,8 @@ def changes_to_parameters(changes: ReleaseChanges) -> dict:
     return {"resourceType": "Parameters", "parameter": parameters}
 
 
-def _change_parts(change: CodeChange) -> list[dict]:
-    parts: list[dict] = [{"name": "code", "valueCode": change.code}]
+def _change_parts(change: CodeChange) -> list[JSON]:
+    parts: list[JSON] = [{"name": "code", "valueCode": change.code}]
     if change.display:
         parts.append({"name": "display", "valueString": change.display})
     parts += [{"name": "kind", "valueCode": kind} for kind in change.kinds]
@@ -219,14 +253,14 @@ def _change_parts(change: CodeChange) -> list[dict]:
     return parts
 
 
-def _property_parts(change: PropertyChange) -> list[dict]:
-    parts: list[dict] = [{"name": "code", "valueCode": change.property}]
+def _property_parts(change: PropertyChange) -> list[JSON]:
+    parts: list[JSON] = [{"name": "code", "valueCode": change.property}]
     parts += [{"name": "old", **value} for value in change.old]
     parts += [{"name": "new", **value} for value in change.new]
     return parts
 
 
-def change_valuesets(old: dict, new: dict) -> list[dict]:
+def change_valuesets(old: Resource, new: Resource) -> list[Resource]:
     """Extensional ValueSets "added / terminated / re-described in <new version>".
 
     Pinned to the new release (include.version); an empty list is expressed as the whole
@@ -236,13 +270,13 @@ def change_valuesets(old: dict, new: dict) -> list[dict]:
     return [_change_valueset(kind, changes, new) for kind in VALUESET_KINDS]
 
 
-def _change_valueset(kind: str, changes: ReleaseChanges, new: dict) -> dict:
+def _change_valueset(kind: str, changes: ReleaseChanges, new: Resource) -> Resource:
     name, verb, description = VALUESET_KINDS[kind]
     old_version, version = changes.from_version, changes.to_version
     concepts = _concepts(new)
     listed = [{"code": c, "display": concepts[c]["display"]} for c in changes.codes(kind)]
-    include: dict = {"system": changes.system, "version": version}
-    compose: dict = {"include": [include | {"concept": listed} if listed else include]}
+    include: JSON = {"system": changes.system, "version": version}
+    compose: JSON = {"include": [include | {"concept": listed} if listed else include]}
     if not listed:
         compose["exclude"] = [dict(include)]
     if kind == "terminated":
@@ -267,7 +301,7 @@ def _change_valueset(kind: str, changes: ReleaseChanges, new: dict) -> dict:
 # --- the replacement ConceptMap -------------------------------------------------------------
 
 
-def replacements_conceptmap(codesystems: Iterable[dict]) -> dict:
+def replacements_conceptmap(codesystems: Iterable[Resource]) -> Resource:
     """R5 ConceptMap "HCPCS replacements": each terminated code -> the codes CMS's XREF names.
 
     Each code is taken from the newest release that has it (CMS's latest word on it).
@@ -277,7 +311,7 @@ def replacements_conceptmap(codesystems: Iterable[dict]) -> dict:
     """
     releases = sorted(codesystems, key=lambda cs: cs["version"])
     latest = {code: c for cs in releases for code, c in _concepts(cs).items()}
-    groups: dict[str, list[dict]] = {HCPCS_URL: [], CPT_URL: []}
+    groups: dict[str, list[JSON]] = {HCPCS_URL: [], CPT_URL: []}
     for code in sorted(latest):
         for system, element in _elements(latest[code], latest):
             groups[system].append(element)
@@ -285,24 +319,24 @@ def replacements_conceptmap(codesystems: Iterable[dict]) -> dict:
     return _conceptmap(versions, groups)
 
 
-def _elements(concept: dict, known: dict[str, dict]) -> list[tuple[str, dict]]:
+def _elements(concept: JSON, known: dict[str, JSON]) -> list[tuple[str, JSON]]:
     """(target system, element) pairs for one concept: none unless it is terminated."""
-    ended = _termination(concept)
+    ended = _termination(concept, _HCPCS_ROLES)
     if not ended:
         return []
     source = {"code": concept["code"], "display": concept["display"]}
     xrefs = [v["valueCode"] for v in _values(concept, "cross-reference")]
     if not xrefs:
         return [(HCPCS_URL, source | {"noMap": True})]
-    by_system: dict[str, list[dict]] = {}
+    by_system: dict[str, list[JSON]] = {}
     for xref in xrefs:
         system = CPT_URL if _CPT_CODE.match(xref) else HCPCS_URL
         by_system.setdefault(system, []).append(_target(concept["code"], xref, ended, known))
     return [(system, source | {"target": targets}) for system, targets in by_system.items()]
 
 
-def _target(code: str, xref: str, ended: str, known: dict[str, dict]) -> dict:
-    target: dict = {"code": xref}
+def _target(code: str, xref: str, ended: str, known: dict[str, JSON]) -> JSON:
+    target: JSON = {"code": xref}
     if xref in known:
         target["display"] = known[xref]["display"]
     return target | {
@@ -312,7 +346,7 @@ def _target(code: str, xref: str, ended: str, known: dict[str, dict]) -> dict:
     }
 
 
-def _conceptmap(versions: list[str], groups: dict[str, list[dict]]) -> dict:
+def _conceptmap(versions: list[str], groups: dict[str, list[JSON]]) -> Resource:
     listed = ", ".join(versions)
     return {
         "resourceType": "ConceptMap",
@@ -399,7 +433,7 @@ def _describe(change: PropertyChange) -> str:
     return f"{change.property} {_joined(change.old)} -> {_joined(change.new)}"
 
 
-def _joined(values: tuple[dict, ...]) -> str:
+def _joined(values: tuple[JSON, ...]) -> str:
     return ",".join(_text(v) for v in values) or _NO_VALUE
 
 

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
+from typing import Any
 
 LAYOUT_FILE = Path(__file__).with_name("data") / "layout.json"
 
@@ -166,13 +167,13 @@ class Layout:
         return tuple(s for i in self.line_items(False) for s in i.slices)
 
 
-def _table(table_id: str, raw: dict) -> CodeTable:
+def _table(table_id: str, raw: dict[str, Any]) -> CodeTable:
     concepts = {c["code"]: TableConcept(**c) for c in raw["concepts"]}
     fields = {k: v for k, v in raw.items() if k != "concepts"}
     return CodeTable(id=table_id, concepts=concepts, **fields)
 
 
-def _properties(items: tuple[Item, ...], derived: list[dict]) -> tuple[Property, ...]:
+def _properties(items: tuple[Item, ...], derived: list[dict[str, Any]]) -> tuple[Property, ...]:
     from_items = [
         Property(i.property, i.type or "", i.description, i.name, i.table, i.uri)
         for i in items

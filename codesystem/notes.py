@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 if TYPE_CHECKING:
     from .reader import Release
@@ -40,6 +40,30 @@ FALLBACK_NAME = "codesystem/data/processing-notes.json"
 SHIPPED_RELEASES = Path(__file__).resolve().parents[1] / "data" / "releases"
 
 _NOTE_START = re.compile(r"^(\d{4})--\s*(.*)$")
+
+
+class NotesSource(TypedDict):
+    """One release read for the table: its version, proc_notes file and note count."""
+
+    release: str
+    file: str
+    notes: int
+    sha256: NotRequired[str]
+
+
+class Note(TypedDict):
+    """One note's text and the release it was taken from."""
+
+    text: str
+    release: str
+
+
+class NotesTable(TypedDict):
+    """The document in data/processing-notes.json."""
+
+    description: str
+    sources: list[NotesSource]
+    notes: dict[str, Note]
 
 
 def parse_processing_notes(text: str | None) -> dict[str, str]:
@@ -62,7 +86,7 @@ class FallbackNotes:
 
     texts: Mapping[str, str]
     releases: Mapping[str, str]
-    sources: tuple[Mapping[str, object], ...]
+    sources: tuple[NotesSource, ...]
     name: str = FALLBACK_NAME
 
     def releases_of(self, numbers: Iterable[str]) -> list[str]:
@@ -73,7 +97,7 @@ class FallbackNotes:
 @cache
 def fallback_notes(path: Path = FALLBACK_FILE) -> FallbackNotes:
     """The shipped processing-notes table, parsed once per process."""
-    raw = json.loads(path.read_text(encoding="utf-8"))
+    raw: NotesTable = json.loads(path.read_text(encoding="utf-8"))
     notes = raw["notes"]
     return FallbackNotes(
         texts={n: note["text"] for n, note in notes.items()},
@@ -82,19 +106,21 @@ def fallback_notes(path: Path = FALLBACK_FILE) -> FallbackNotes:
     )
 
 
-def build_table(releases: Iterable[Release], digests: Mapping[str, str] | None = None) -> dict:
+def build_table(
+    releases: Iterable[Release], digests: Mapping[str, str] | None = None
+) -> NotesTable:
     """The processing-notes.json document from releases read with their own proc_notes file.
 
     Releases are taken oldest first, so a newer release's text replaces an older one; a
     release without its own notes file is refused (its notes would be this table's).
     `digests` (release version -> sha256 of the file read) documents the sources.
     """
-    sources: list[dict] = []
-    notes: dict[str, dict[str, str]] = {}
+    sources: list[NotesSource] = []
+    notes: dict[str, Note] = {}
     for release in sorted(releases, key=lambda r: r.version):
         if release.processing_notes_file is None:
             raise ValueError(f"{release.source}: ships no proc_notes file")
-        source: dict[str, object] = {
+        source: NotesSource = {
             "release": release.version,
             "file": release.processing_notes_file,
             "notes": len(release.processing_notes),
@@ -116,11 +142,11 @@ def build_table(releases: Iterable[Release], digests: Mapping[str, str] | None =
     }
 
 
-def render(table: dict) -> str:
+def render(table: NotesTable) -> str:
     return json.dumps(table, indent=2, ensure_ascii=False) + "\n"
 
 
-def table_from_files(paths: Iterable[Path]) -> dict:
+def table_from_files(paths: Iterable[Path]) -> NotesTable:
     """Read each zip (as CMS ships it) and build the table from those with a proc_notes file."""
     from .reader import read_release
 

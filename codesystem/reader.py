@@ -171,27 +171,30 @@ def _version(
     source: _Source, given: str | None, named: str | None, concepts: tuple[Concept, ...]
 ) -> tuple[str, str, str | None]:
     """(version, where it came from, a warning when the name and the data disagree)."""
-    latest = _latest_action_date(concepts)
-    from_data = _quarter_of(latest)
     if given is not None:
         return given, GIVEN, None
+    latest = _latest_action_date(concepts)
     if named is not None:
-        mismatch = None
-        if from_data is not None and from_data != named:
-            mismatch = (
-                f"{source.name}: the file name says release {named}, but the latest "
-                f"action-effective date ({latest.isoformat()}) is in {from_data}; "
-                f"using {named} (give the release to override)"
-            )
-        return named, FROM_FILE_NAME, mismatch
-    if from_data is None:
+        return named, FROM_FILE_NAME, _name_mismatch(source.name, named, latest)
+    if latest is None:
         raise ReleaseError(
             source.name,
             "no year in the file name and no action-effective date in the data: "
             "give the release (YYYY-MM)",
             field="release",
         )
-    return from_data, f"data: latest action-effective date {latest.isoformat()}", None
+    return _quarter(latest), f"data: latest action-effective date {latest.isoformat()}", None
+
+
+def _name_mismatch(file: str, named: str, latest: date | None) -> str | None:
+    """The warning when the data's latest action-effective date is in another quarter."""
+    if latest is None or (from_data := _quarter(latest)) == named:
+        return None
+    return (
+        f"{file}: the file name says release {named}, but the latest "
+        f"action-effective date ({latest.isoformat()}) is in {from_data}; "
+        f"using {named} (give the release to override)"
+    )
 
 
 def _latest_action_date(concepts: Iterable[Concept]) -> date | None:
@@ -200,8 +203,13 @@ def _latest_action_date(concepts: Iterable[Concept]) -> date | None:
 
 
 def _quarter_of(day: date | None) -> str | None:
+    """YYYY-MM of the first month of the quarter holding `day`, None without a day."""
+    return _quarter(day) if day else None
+
+
+def _quarter(day: date) -> str:
     """YYYY-MM of the first month of the quarter holding `day` (2020-05-15 -> 2020-04)."""
-    return f"{day.year}-{(day.month - 1) // 3 * 3 + 1:02d}" if day else None
+    return f"{day.year}-{(day.month - 1) // 3 * 3 + 1:02d}"
 
 
 def _open(path: Path) -> _Source:
@@ -488,6 +496,7 @@ def _code_of(line: _Line, kind: str, file: str, layout: Layout) -> str:
     """The procedure code, or for a modifier the two characters at positions 4-5."""
     code_item = layout.role("code")
     raw = line.fields[code_item.name]
+    pattern: re.Pattern[str] | None
     if kind == "procedure":
         code, pattern = raw, _PROCEDURE_CODE
     else:
@@ -517,11 +526,11 @@ class _Builder:
 
         self.file = file
         self.fallback = fallback_notes() if notes is None else None
-        self.notes = dict(self.fallback.texts) if self.fallback else notes
+        self.notes = notes if notes is not None else dict(fallback_notes().texts)
         self.layout = load_layout()
         self.unknown: dict[tuple[str, str], list[int]] = {}
         self.from_fallback: dict[str, list[int]] = {}  # note number -> lines, fallback only
-        self.items = [i for i in self.layout.data_items if i.property]
+        self.items = [(i.property, i) for i in self.layout.data_items if i.property]
         self.codings: dict[tuple[str, str], Coding] = {}  # shared: frozen, and far fewer
         self.dates: dict[str, date] = {}
 
@@ -529,13 +538,13 @@ class _Builder:
         parts = (text.strip() for _, text in sorted(raw.parts))
         display = " ".join(p for p in parts if p)
         props: list[tuple[str, Value]] = []
-        for item in self.items:
+        for prop, item in self.items:
             if item.role == "record-type":
-                props.append((item.property, raw.kind))
+                props.append((prop, raw.kind))
                 continue
             for column in item.columns:
                 if text := raw.fields[column].strip():
-                    props.append((item.property, self._typed(item, column, text, raw.line)))
+                    props.append((prop, self._typed(item, column, text, raw.line)))
         if raw.kind == "procedure":
             props.append(("section", self._coding("section", raw.code[0], raw.line)))
         short = next((v for p, v in props if p == "short-description"), "")
@@ -543,6 +552,8 @@ class _Builder:
 
     def _typed(self, item: Item, column: str, text: str, line: int) -> Value:
         if item.type == "Coding":
+            if item.table is None:
+                raise ValueError(f"layout.json: the Coding item {item.name} names no table")
             return self._coding(item.table, text, line)
         if item.type == "dateTime":
             return self._date(text, column, line)

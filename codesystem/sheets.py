@@ -24,7 +24,10 @@ from collections.abc import Iterator
 
 from .errors import ReleaseError
 
-Row = tuple[int, tuple]
+Row = tuple[int, tuple[object, ...]]
+"""(row number, cell values): str, int, float, bool, datetime or None, as openpyxl gives them."""
+_Cell = tuple[bytes, bytes, bytes, bytes, bytes]
+"""One `_CELL` match: column letters, row number, style, type, raw value."""
 
 _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
@@ -79,10 +82,11 @@ def _plain(data: bytes) -> bool:
     return data.count(b"<") == sum(data.count(tag) for tag in _PLAIN_TAGS)
 
 
-def _assemble(cells: list[tuple], strings: list[str], dated: set[int]) -> list[Row] | None:
+def _assemble(cells: list[_Cell], strings: list[str], dated: set[int]) -> list[Row] | None:
     """Rows from the matched cells; None if a cell is not text, a plain number or a boolean."""
     rows: list[Row] = []
-    number, values = b"", []
+    number = b""
+    values: list[object] = []
     columns: dict[bytes, int] = {}
     for letters, row, style, kind, raw in cells:
         if row != number:
@@ -130,10 +134,14 @@ def _first_sheet(archive: zipfile.ZipFile) -> str:
     if (pr := book.find(f"{_MAIN}workbookPr")) is not None and pr.get("date1904") in ("1", "true"):
         raise ValueError("1904 dates")  # numbers only here, but leave such books to openpyxl
     sheet = book.find(f"{_MAIN}sheets/{_MAIN}sheet")
+    if sheet is None:
+        raise ValueError("no worksheet")  # openpyxl will say what is wrong
     rel_id = sheet.get(f"{_REL}id")
     rels = etree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
     relations = rels.iter(f"{_PKG_REL}Relationship")
     target = next(r.get("Target") for r in relations if r.get("Id") == rel_id)
+    if target is None:
+        raise ValueError("a relationship without a target")
     return target.lstrip("/") if target.startswith("/") else posixpath.normpath(f"xl/{target}")
 
 
@@ -147,7 +155,7 @@ def _dated_styles(archive: zipfile.ZipFile) -> set[int]:
     except KeyError:
         return set()
     custom = {
-        int(f.get("numFmtId")): f.get("formatCode")
+        int(f.get("numFmtId", "")): f.get("formatCode")  # no id: ValueError, openpyxl reads
         for f in styles.iterfind(f"{_MAIN}numFmts/{_MAIN}numFmt")
     }
     dated = set()

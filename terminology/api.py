@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 import orjson
@@ -27,20 +27,25 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 import codesystem
+from codesystem.fhir_types import JSON, Resource
 from terminology import bundle, caches, http_conventions, logs, settings, web
 from terminology.engine import Engine, OperationRequest
-from terminology.live import Live
-from terminology.operations import metadata
-from terminology.operations.read import check_type, operation_definitions, read
-from terminology.operations.search import handling, search
+from terminology.live import Live, freeze
 from terminology.outcome import TerminologyError, invalid
 from terminology.params import parameters_from_query, with_query
 from terminology.registry import TYPES
+from terminology.rest import RELEASES, capabilities, check_type
+from terminology.rest.read import operation_definitions, read
+from terminology.rest.search import handling, search
 from terminology.sharing import Sharer
 from terminology.store import Store, default_path
 from terminology.versions import to_r4, to_r5
+
+if TYPE_CHECKING:
+    from fhir_core.fhirabstractmodel import FHIRAbstractModel
 
 log = logging.getLogger("hcpcs_tx.api")
 
@@ -77,13 +82,16 @@ class _Served:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.stored = _StoredJson(engine)
-        self.capabilities = metadata.capability_statement(
+        self.capabilities = capabilities.capability_statement(
             xml=_xml_available(), code_systems=engine.resources("CodeSystem")
         )
-        self.terminology = metadata.terminology_capabilities(engine.resources("CodeSystem"))
+        self.terminology = {  # per base: each lists its FHIR release's code systems
+            base: capabilities.terminology_capabilities(engine.resources("CodeSystem", release))
+            for base, release in RELEASES.items()
+        }
 
 
-Handler = Callable[[Request, str, _Served], Awaitable[dict]]
+Handler = bundle.Handler[_Served]
 
 
 def create_app(engine: Engine | Live[_Served]) -> FastAPI:
@@ -101,6 +109,8 @@ def create_app(engine: Engine | Live[_Served]) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with live.running():
             yield
+        if live.path is not None:
+            log.info("worker stopping: served %s, generation %s", live.path, live.generation)
 
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.engine = live.current.engine
@@ -146,12 +156,12 @@ def app_from_store() -> FastAPI:
     rebuilds it when a load / update / remove changes the store (live.py).
 
     The stored resources and indexes are a few million objects that live as long as the
-    worker: gc.freeze() takes them out of the cyclic collector's full passes, which
+    worker: live.freeze() takes them out of the cyclic collector's full passes, which
     otherwise walk all of them every so often under load (a long pause, worst in batches)."""
     logs.configure()
     live = Live(_served_from_store, default_path())
     app = create_app(live)
-    gc.freeze()
+    freeze()
     log.info("worker started: serving %s, generation %s", live.path, live.generation)
     return app
 
@@ -161,26 +171,29 @@ class _Routes:
     it, and returns R5."""
 
     @staticmethod
-    async def operation(request: Request, base: str, served: _Served) -> dict:
+    async def operation(request: Request, base: str, served: _Served) -> Resource:
         path = request.path_params
         operation = path["op"]
         check_type(path["rtype"])
         parameters = await _parameters(request, base, operation)
         languages = request.headers.get("accept-language")
-        release = "4.0.1" if base == "r4" else "5.0.0"
+        release = RELEASES[base]
         limit = _cost_limit(request.headers.get("x-too-costly-threshold"))
         asked = OperationRequest(
             operation, path["rtype"], parameters, path.get("id"), languages, release, limit
         )
-        return served.engine.run(asked)
+        if not _heavy(operation, parameters, request.headers.get("content-length", "")):
+            return served.engine.run(asked)
+        request.scope[HEAVY] = True  # rendered off the event loop too (_endpoint)
+        return await asyncio.to_thread(served.engine.run, asked)
 
     @staticmethod
-    async def read(request: Request, base: str, served: _Served) -> dict:
+    async def read(request: Request, base: str, served: _Served) -> Resource:
         path = request.path_params
-        return read(served.engine, path["rtype"], path["id"], _query(request))
+        return read(served.engine, path["rtype"], path["id"], _query(request), RELEASES[base])
 
     @staticmethod
-    async def search(request: Request, base: str, served: _Served) -> dict:
+    async def search(request: Request, base: str, served: _Served) -> Resource:
         """GET {type}?..., and POST {type}/_search with the parameters as a form body."""
         kind = request.path_params["rtype"]
         url = str(request.base_url) + request.path_params["base"]
@@ -192,28 +205,28 @@ class _Routes:
             form = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
             query = [(k, v) for k, v in form if k not in CONTROL] + query
         held = operation_definitions() if kind == "OperationDefinition" else None
-        resources = held if held is not None else served.engine.resources(kind)
+        resources = held if held is not None else served.engine.resources(kind, RELEASES[base])
         return search(resources, kind, query, url, handling(request.headers.get("prefer")))
 
     @staticmethod
-    async def bundle(request: Request, base: str, served: _Served) -> dict:
+    async def bundle(request: Request, base: str, served: _Served) -> Resource:
         """A batch or transaction Bundle POSTed at the base (bundle.py)."""
         asked = _json_body(await _body(request))
         return await bundle.answer(request, base, served, asked, _BUNDLE_ROUTES)
 
     @staticmethod
-    async def metadata(request: Request, base: str, served: _Served) -> dict:
+    async def metadata(request: Request, base: str, served: _Served) -> Resource:
         mode = _last(request, "mode", "full")
         url = str(request.base_url) + request.path_params["base"]
         if mode == "terminology":
-            return metadata.for_base(served.terminology, url)
+            return capabilities.for_base(served.terminology[base], url)
         if mode not in ("full", "normative"):
             raise invalid("PARAM_INVALID", "mode", mode)
-        return metadata.for_base(served.capabilities, url)
+        return capabilities.for_base(served.capabilities, url)
 
     @staticmethod
-    async def versions(request: Request, base: str, served: _Served) -> dict:
-        return metadata.versions(base)
+    async def versions(request: Request, base: str, served: _Served) -> Resource:
+        return capabilities.versions(base)
 
 
 # What each route of a Bundle entry runs (bundle.py routes the entries).
@@ -236,7 +249,9 @@ class _StoredJson:
     BUDGET = 96 * 1024 * 1024  # bytes kept at most, over every resource and base
 
     def __init__(self, engine: Engine) -> None:
-        self._stored = {id(r): r for kind in TYPES for r in engine.resources(kind)}
+        self._stored = {
+            id(r): r for kind in TYPES for v in RELEASES.values() for r in engine.resources(kind, v)
+        }
         self._bytes: dict[tuple[int, str], bytes] = {}
         self._small: set[tuple[int, str]] = set()
         self._kept = 0
@@ -249,6 +264,7 @@ class _StoredJson:
         found = self._bytes.get(key)
         if found is not None or key in self._small:
             return found
+        # resource is a stored Resource here (the identity check above), typed object for callers
         found = orjson.dumps(to_r4(resource) if base == "r4" else resource)  # type: ignore[arg-type]
         if len(found) < self.KEEP_FROM:
             self._small.add(key)
@@ -257,7 +273,7 @@ class _StoredJson:
             self._kept += len(found)
         return found
 
-    def render(self, resource: dict, base: str) -> list[bytes] | None:
+    def render(self, resource: Resource, base: str) -> list[bytes] | None:
         """The JSON body of a stored resource, or of a Bundle holding stored resources, as
         pieces to send in turn: the stored resources' kept bytes are sent as they are, not
         copied into one body per answer (50 clients searching 17 MB CodeSystems would
@@ -286,7 +302,7 @@ class _StoredJson:
         return _interleave(frame, bodies)
 
 
-def _entry_to_r4(entry: dict) -> dict:
+def _entry_to_r4(entry: JSON) -> JSON:
     """A Bundle entry's resource and response outcome in R4 (as to_r4 of the Bundle)."""
     found = dict(entry)
     if isinstance(entry.get("resource"), dict):
@@ -320,7 +336,7 @@ class _Pieces(Response):
         length = str(sum(len(p) for p in pieces)).encode()
         self.raw_headers = [(b"content-length", length), (b"content-type", JSON_TYPE.encode())]
 
-    async def __call__(self, scope, receive, send) -> None:  # type: ignore[override]
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         chunks = [
             memoryview(piece)[at : at + CHUNK]
@@ -351,7 +367,10 @@ def _endpoint(handler: Handler, live: Live[_Served]) -> Callable[[Request], Awai
                 return cache.not_modified()  # If-None-Match holds this answer's ETag
             answer = await handler(request, base, served)
             if (pieces := served.stored.render(answer, base)) is None:
-                response = _render(answer, base, fmt)
+                if request.scope.get(HEAVY):
+                    response = await asyncio.to_thread(_render, answer, base, fmt)
+                else:
+                    response = _render(answer, base, fmt)
             elif fmt == "json":
                 zipped = await http_conventions.gzip_stored(request, state, answer, base, pieces)
                 response = _stored_response(zipped or pieces, zipped is not None)
@@ -421,7 +440,7 @@ def _parse_query(raw: bytes) -> list[tuple[str, str]]:
 def _unquote(text: str) -> str:
     if "%" not in text:
         return text.replace("+", " ") if "+" in text else text
-    found = _UNQUOTED.get(text)
+    found = cast("str | None", _UNQUOTED.get(text))  # the memo holds what it was given
     if found is None:
         found = unquote_to_bytes(text.replace("+", " ")).decode("utf-8", "replace")
         if len(text) <= 1024:  # the usual values repeat (system and value set urls)
@@ -441,6 +460,35 @@ def _last(request: Request, name: str, default: str | None = None) -> str | None
     return found
 
 
+# Operations that may run for seconds (within their budget, budget.py): run in a thread, so
+# that the worker's event loop goes on answering its other clients meanwhile; and so do an
+# $expand without a small `count`, a request bringing its own resources, a large body. The
+# usual small requests ($lookup, $validate-code, a typeahead) run on the loop: a thread hop
+# would cost them more than they take.
+HEAVY = "hcpcs.heavy"  # request.scope key: this request runs and renders off the loop
+HEAVY_OPERATIONS = frozenset({"batch-validate-code", "changes", "closure"})
+SMALL_PAGE = 1000  # an $expand asking at most this many codes runs on the loop
+SMALL_BODY = 64 * 1024
+
+
+def _heavy(operation: str, parameters: Mapping[str, object], content_length: str) -> bool:
+    """Whether a request may take long enough to stall the worker's other clients."""
+    if operation in HEAVY_OPERATIONS:
+        return True
+    if content_length.isdigit() and int(content_length) > SMALL_BODY:
+        return True
+    entries = parameters.get("parameter")
+    if not isinstance(entries, list):
+        return False  # malformed: refused at once by the engine
+    names = {e.get("name"): e for e in entries if isinstance(e, dict)}
+    if "tx-resource" in names:
+        return True
+    if operation != "expand":
+        return False
+    count = names.get("count", {}).get("valueInteger")
+    return not (isinstance(count, int) and 0 <= count <= SMALL_PAGE)
+
+
 def _cost_limit(header: str | None) -> int | None:
     """X-TOO-COSTLY-THRESHOLD: a client asks for a lower limit on an expansion's size (test
     harnesses use it to check the too-costly answer without a huge value set)."""
@@ -451,7 +499,7 @@ def _cost_limit(header: str | None) -> int | None:
     return limit if limit is not None and limit > 0 else None
 
 
-async def _parameters(request: Request, base: str, operation: str) -> dict:
+async def _parameters(request: Request, base: str, operation: str) -> Resource:
     """The request's R5 Parameters: the query (GET), or the body plus any query (POST)."""
     query = _query(request)
     if request.method == "GET":
@@ -497,7 +545,7 @@ def _json_body(body: bytes) -> object:
         raise _error(400, "structure", f"The request body is not valid JSON: {error}") from None
 
 
-def _json_parameters(body: bytes) -> dict:
+def _json_parameters(body: bytes) -> Resource:
     parameters = _json_body(body)
     if not isinstance(parameters, dict) or parameters.get("resourceType") != "Parameters":
         found = parameters.get("resourceType") if isinstance(parameters, dict) else None
@@ -505,17 +553,18 @@ def _json_parameters(body: bytes) -> dict:
     return parameters
 
 
-def _xml_parameters(body: bytes, base: str) -> dict:
+def _xml_parameters(body: bytes, base: str) -> Resource:
     """A Parameters resource sent as FHIR XML, read through fhir.resources."""
     try:
         model = _model_class("Parameters", base).model_validate_xml(body)
-        return orjson.loads(model.model_dump_json())
+        parameters: Resource = orjson.loads(model.model_dump_json())
+        return parameters
     except Exception as error:  # lxml missing, not XML, not a Parameters resource
         text = f"The request body is not a FHIR XML Parameters resource: {error}"
         raise _error(400, "structure", text.splitlines()[0]) from None
 
 
-def _render(resource: dict, base: str, fmt: str, status: int = 200) -> Response:
+def _render(resource: Resource, base: str, fmt: str, status: int = 200) -> Response:
     if base == "r4":
         resource = to_r4(resource)
     if fmt == "xml":
@@ -532,12 +581,13 @@ def _render(resource: dict, base: str, fmt: str, status: int = 200) -> Response:
     return Response(orjson.dumps(resource), status, media_type=JSON_TYPE)
 
 
-def _to_xml(resource: dict, base: str) -> bytes:
+def _to_xml(resource: Resource, base: str) -> bytes:
     model = _model_class(resource["resourceType"], base).model_validate(resource)
-    return model.model_dump_xml()
+    # fhir_core annotates model_dump_xml as str, but it returns lxml's bytes
+    return model.model_dump_xml()  # type: ignore[return-value]
 
 
-def _model_class(kind: str, base: str):
+def _model_class(kind: str, base: str) -> type[FHIRAbstractModel]:
     """The fhir.resources model of a resource type (R4B models for R4), imported lazily."""
     if base == "r4":
         from fhir.resources.R4B import get_fhir_model_class
@@ -573,7 +623,7 @@ def _too_large() -> TerminologyError:
     return _error(413, "too-costly", f"The request body is over the limit of {MAX_BODY} bytes")
 
 
-def _server_error() -> dict:
+def _server_error() -> Resource:
     text = "Internal server error: the failure was logged"
     return _error(500, "exception", text).outcome
 

@@ -2,7 +2,7 @@
 
 Every request has one `Budget` (as the reference server's operation context carries its
 time limit), counted from when `Engine.run` took the request and made on first use
-(`Context.budget`: a $lookup never needs one). Every loop a request can grow — compose
+(`request.RunState.budget`: a $lookup never needs one). Every loop a request can grow — compose
 evaluation, value set imports, filters, expansion, batch validations, translation,
 closure, the contains of an answer — calls `spend(units)` as it goes. Past either limit
 the work stops with the standard `too-costly` OperationOutcome (`TooCostly`, HTTP 422),

@@ -25,14 +25,17 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 import orjson
 from starlette.requests import Request
+from starlette.types import Message
 
+from codesystem.fhir_types import JSON, Resource
 from terminology import settings
-from terminology.outcome import TerminologyError, operation_outcome
+from terminology.outcome import TerminologyError
+from terminology.rendering import operation_outcome
 
 log = logging.getLogger("hcpcs_tx.bundle")
 
@@ -41,7 +44,10 @@ DEFAULT_MAX_ENTRIES = 1000
 KINDS = {"batch": "batch-response", "transaction": "transaction-response"}
 BASES = ("r4", "r5", "fhir")
 
-Handler = Callable[[Request, str, Any], Awaitable[dict]]
+Served = TypeVar("Served")
+"""The served state every entry is answered from (api.py's), passed through untouched."""
+Handler = Callable[[Request, str, Served], Awaitable[Resource]]
+"""A route body: (the entry's request, the base, the served state) -> the answer."""
 
 
 def max_entries() -> int:
@@ -51,7 +57,7 @@ def max_entries() -> int:
 _fail = TerminologyError.plain
 
 
-def checked(bundle: object, limit: int | None = None) -> tuple[str, list[dict]]:
+def checked(bundle: object, limit: int | None = None) -> tuple[str, list[JSON]]:
     """The Bundle's type (batch | transaction) and entries, or a 400 / 413 saying why not."""
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         found = bundle.get("resourceType") if isinstance(bundle, dict) else None
@@ -74,7 +80,7 @@ def checked(bundle: object, limit: int | None = None) -> tuple[str, list[dict]]:
 class Entry:
     """One entry's request, routed: which route body answers it and with what."""
 
-    def __init__(self, at: int, entry: dict) -> None:
+    def __init__(self, at: int, entry: JSON) -> None:
         self.at = at
         request = entry.get("request")
         if not isinstance(request, dict):
@@ -130,8 +136,12 @@ def _route(method: str, url: str) -> tuple[str, dict[str, str], str, str]:
 
 
 async def answer(
-    request: Request, base: str, served: Any, bundle: object, handlers: Mapping[str, Handler]
-) -> dict:
+    request: Request,
+    base: str,
+    served: Served,
+    bundle: object,
+    handlers: Mapping[str, Handler[Served]],
+) -> Resource:
     """The batch-response / transaction-response Bundle (R5) for a Bundle POSTed at the base,
     each entry answered by handlers[route] over `served`."""
     kind, entries = checked(bundle)
@@ -154,7 +164,7 @@ async def answer(
                 raise _fail(500, "exception", text) from None
             outcome = _fail(500, "exception", text).outcome
             results.append({"response": {"status": _status(500), "outcome": outcome}})
-    result: dict = {"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": KINDS[kind]}
+    result: Resource = {"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": KINDS[kind]}
     if results:
         result["entry"] = results
     return result
@@ -164,8 +174,9 @@ def _status(code: int) -> str:
     return f"{code} {HTTPStatus(code).phrase}"
 
 
-def _transaction_failed(at: int, raw: dict, error: TerminologyError) -> TerminologyError:
-    request = raw.get("request") if isinstance(raw.get("request"), dict) else {}
+def _transaction_failed(at: int, raw: JSON, error: TerminologyError) -> TerminologyError:
+    request = raw.get("request")
+    request = request if isinstance(request, dict) else {}
     named = f"entry {at} ({request.get('method', '?')} {request.get('url', '?')})"
     issues = error.outcome.get("issue") or []
     first = issues[0].get("details", {}).get("text", "") if issues else ""
@@ -208,7 +219,7 @@ def _entry_request(outer: Request, entry: Entry) -> Request:
     )
     sent = False
 
-    async def receive() -> dict:
+    async def receive() -> Message:
         nonlocal sent
         if sent:
             return {"type": "http.disconnect"}

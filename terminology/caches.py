@@ -13,7 +13,12 @@ as closure tables that clients come back to). Reads need no lock; writes take th
 lock, so threads may share them. `report()` lists each kind: budget, bytes, entries.
 
 Per-request resources (tx-resource) never reach a memo: a registry layered for one
-request keeps what it works out in plain dicts that die with the request.
+request (and the index of a code system that request brought) keeps what it works out in
+`Local` dicts that die with the request.
+
+Two more bounded memos live inside others: the version plans and plain systems one
+evaluated value set remembers (`Kept`, by count: operations/validate.py) ride in the
+expansions memo, whose entry sizes count them at their bound (compose._expanded_size).
 """
 
 from __future__ import annotations
@@ -34,14 +39,18 @@ ENTRY_OVERHEAD = 200  # bytes a memo spends per entry besides key and value (its
 # kind -> (share of HCPCS_TX_CACHE_MB, what it holds)
 KINDS: dict[str, tuple[float, str]] = {
     "expansions": (
-        0.50,
+        0.45,
         "evaluated value set composes, per stored value set and the version parameters it "
         "depends on (validation's version plans ride along)",
     ),
-    "batch-answers": (0.25, "plain valid $batch-validate-code answers, per batch context"),
+    "batch-answers": (0.20, "plain valid $batch-validate-code answers, per batch context"),
     "closure-tables": (0.10, "$closure tables, the least recently used dropped first"),
-    "search-results": (0.06, "ranked $expand filter (typeahead) results, per code system"),
-    "resolution": (0.05, "resolve / versions / supplements answers, per url and version"),
+    "search-results": (0.05, "ranked $expand filter (typeahead) results, per code system"),
+    "resolution": (0.04, "resolve / versions / supplements answers, per url and version"),
+    "concept-pieces": (  # about 12 KB a HCPCS concept: 0.12 keeps some 1,300 of them
+        0.12,
+        "per concept output derived once ($lookup's sorted properties, retired designations)",
+    ),
     "strings": (0.03, "version sort keys and white-space-normalised displays"),
     "implicit-value-sets": (0.01, "{system}?fhir_vs value sets, per system and version"),
 }
@@ -61,10 +70,10 @@ class _Kind:
     what: str
     budget: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock)
-    memos: weakref.WeakSet = field(default_factory=weakref.WeakSet)
+    memos: weakref.WeakSet[Memo | LruMemo] = field(default_factory=weakref.WeakSet)
 
     def held(self) -> int:
-        return sum(memo.currsize for memo in list(self.memos))
+        return sum(_size(memo) for memo in list(self.memos))
 
     def trim(self) -> None:
         """Within budget again: the oldest entries of the largest memos go first."""
@@ -73,13 +82,13 @@ class _Kind:
             victim = max((m for m in list(self.memos) if len(m)), key=_size, default=None)
             if victim is None:
                 return
-            before = victim.currsize
+            before = _size(victim)
             victim.popitem()
-            total -= before - victim.currsize
+            total -= before - _size(victim)
 
 
-def _size(memo: cachetools.Cache) -> int:
-    return memo.currsize
+def _size(memo: Memo | LruMemo) -> int:
+    return int(memo.currsize)
 
 
 _KINDS: dict[str, _Kind] = {name: _Kind(name, share, what) for name, (share, what) in KINDS.items()}
@@ -110,13 +119,13 @@ class _Bounded:
         self._kind = _KINDS[kind]
         self._pending = 0
         with self._kind.lock:
-            self._kind.memos.add(self)
+            self._kind.memos.add(self)  # type: ignore[arg-type]  # (a Memo or LruMemo)
 
     def getsizeof(self, value: object) -> int:  # cachetools asks when an entry is written
         return self._pending
 
     def maxsize_changed(self, budget: int) -> None:
-        self._Cache__maxsize = budget  # type: ignore[attr-defined]
+        self._Cache__maxsize = budget
 
     def put(self, key: Hashable, value: object, size: int) -> bool:
         """Keep value under key, `size` being an estimate of the bytes key and value hold
@@ -143,7 +152,7 @@ class _Bounded:
             self.clear()  # type: ignore[attr-defined]
 
 
-class Memo(_Bounded, cachetools.FIFOCache):
+class Memo(_Bounded, cachetools.FIFOCache[Hashable, object]):
     """A memo of one kind, first in first out; `memo.get(key, default)` is a dict lookup."""
 
     def __init__(self, kind: str) -> None:
@@ -154,7 +163,7 @@ class Memo(_Bounded, cachetools.FIFOCache):
         self.get = self._Cache__data.get  # type: ignore[method-assign,attr-defined]
 
 
-class LruMemo(_Bounded, cachetools.LRUCache):
+class LruMemo(_Bounded, cachetools.LRUCache[Hashable, object]):
     """A memo of one kind, least recently used first; read it under `memo.lock`."""
 
     def __init__(self, kind: str) -> None:
@@ -164,6 +173,33 @@ class LruMemo(_Bounded, cachetools.LRUCache):
     @property
     def lock(self) -> threading.RLock:
         return self._kind.lock
+
+
+class Local(dict[Hashable, object]):
+    """What is worked out for one request's own resources: a plain dict, gone with the
+    request, with Memo's write and forget so that callers need not tell them apart."""
+
+    def put(self, key: Hashable, value: object, size: int) -> bool:
+        self[key] = value
+        return True
+
+    def forget(self) -> None:
+        self.clear()
+
+
+class Kept(cachetools.FIFOCache[Hashable, object]):
+    """A memo bounded by a count of entries, the oldest dropped first, for memos kept inside
+    another memo's entry (whose size counts this one at its bound); reads are a dict
+    lookup, as Memo's, and writes take its lock (requests run in threads)."""
+
+    def __init__(self, entries: int) -> None:
+        super().__init__(maxsize=entries)
+        self._lock = threading.Lock()
+        self.get = self._Cache__data.get  # type: ignore[method-assign,attr-defined]
+
+    def __setitem__(self, key: Hashable, value: object) -> None:
+        with self._lock:
+            super().__setitem__(key, value)
 
 
 def estimate(value: object) -> int:
@@ -181,16 +217,16 @@ def estimate(value: object) -> int:
     return sys.getsizeof(value)
 
 
-def report() -> dict[str, dict]:
+def report() -> dict[str, dict[str, object]]:
     """Each kind of memo: its budget, the bytes and entries its live memos hold, how many
     memos there are, and what it holds."""
-    found = {}
+    found: dict[str, dict[str, object]] = {}
     for name, kind in _KINDS.items():
         with kind.lock:
             memos = list(kind.memos)
             found[name] = {
                 "budget_bytes": kind.budget,
-                "bytes": sum(m.currsize for m in memos),
+                "bytes": sum(_size(m) for m in memos),
                 "entries": sum(len(m) for m in memos),
                 "memos": len(memos),
                 "holds": kind.what,

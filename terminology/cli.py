@@ -21,7 +21,7 @@ import typer
 
 import codesystem
 import codesystem.cli
-import terminology.conformance.cli
+from codesystem.fhir_types import JSON, Resource
 from terminology import logs
 from terminology.engine import Engine, OperationRequest
 from terminology.loader import (
@@ -37,6 +37,32 @@ from terminology.registry import recency_key, version_key
 from terminology.releases import remove_release, stored_releases
 from terminology.store import ENV_VAR, Store, StoreError, default_path
 
+
+def _register_conformance(app: typer.Typer) -> None:
+    """The tx-ecosystem runner's command: a dev tool in the source checkout's
+    bench/conformance (not in the installed package), so from a checkout it runs as ever,
+    and elsewhere the command says where to get it, whatever options it is given."""
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "bench" / "conformance").is_dir() and str(checkout) not in sys.path:
+        sys.path.append(str(checkout))  # the console script does not see the checkout
+    try:
+        from bench.conformance.cli import conformance
+    except ImportError:
+        anything = {"allow_extra_args": True, "ignore_unknown_options": True}
+        app.command("conformance", context_settings=anything)(_conformance_missing)
+    else:
+        app.command("conformance")(conformance)
+
+
+def _conformance_missing() -> None:
+    """Run the HL7 tx-ecosystem suite (a dev tool: needs a source checkout of hcpcs-tx)."""
+    text = "The conformance runner is a development tool in a source checkout of hcpcs-tx"
+    text += " (bench/conformance): install the checkout (pip install -e .) and run"
+    text += " `hcpcs-tx conformance` again, or `python -m bench.conformance` in the checkout."
+    typer.echo(text, err=True)
+    raise typer.Exit(2)
+
+
 # plain help (click's): flags read as flags, not `--json <bool>`
 app = typer.Typer(
     help="HCPCS Level II FHIR terminology server.",
@@ -45,10 +71,12 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("convert")(codesystem.cli.convert)
-app.command("conformance")(terminology.conformance.cli.conformance)
+_register_conformance(app)
 
 _state: dict[str, Path] = {}
-LogLevel = enum.Enum("LogLevel", {name: name for name in logs.LEVELS}, type=str)
+# its members are logs.LEVELS (the one list of levels), which mypy cannot read from a call
+LogLevel = enum.Enum("LogLevel", {name: name for name in logs.LEVELS}, type=str)  # type: ignore[misc]
+DEFAULT_LOG_LEVEL = LogLevel(logs.DEFAULT_LEVEL)
 JsonFlag = Annotated[
     bool, typer.Option("--json", help="Print the FHIR resource (R5 JSON) instead.")
 ]
@@ -210,7 +238,7 @@ def serve(
     log_level: Annotated[
         LogLevel,
         typer.Option(envvar=logs.LEVEL_ENV, help="Server log level (worker start, reloads)."),
-    ] = LogLevel.info,
+    ] = DEFAULT_LOG_LEVEL,
     access_log: Annotated[
         bool,
         typer.Option(
@@ -355,7 +383,7 @@ def changes(
         typer.echo(codesystem.format_changes(codesystem.compare_releases(old, new)))
 
 
-def _stored_version(held: dict[str | None, dict], system: str, version: str) -> dict:
+def _stored_version(held: dict[str | None, Resource], system: str, version: str) -> Resource:
     if version not in held:
         known = ", ".join(sorted((v for v in held if v), key=version_key)) or "none"
         typer.echo(f"error: {system} version {version} is not stored (stored: {known})", err=True)
@@ -418,23 +446,23 @@ def _engine() -> Engine:
     return engine_from_store(_state["db"])
 
 
-def _parameters(**values: tuple[str, object]) -> dict:
+def _parameters(**values: tuple[str, object]) -> Resource:
     parameter = [{"name": name, key: value} for name, (key, value) in values.items()]
     return {"resourceType": "Parameters", "parameter": parameter}
 
 
-def _optional(**values: tuple[str, object | None]) -> list[dict]:
+def _optional(**values: tuple[str, object | None]) -> list[JSON]:
     return [{"name": n, key: v} for n, (key, v) in values.items() if v is not None]
 
 
 def _run(
     operation: str,
     kind: str,
-    params: dict,
+    params: Resource,
     as_json: bool,
-    show: Callable[[dict], None],
+    show: Callable[[Resource], None],
     engine: Engine | None = None,
-) -> dict:
+) -> Resource:
     try:
         result = (engine or _engine()).run(OperationRequest(operation, kind, params))
     except TerminologyError as error:
@@ -465,7 +493,7 @@ def readable(text: str) -> str:
     return text
 
 
-def _value(item: dict) -> str:
+def _value(item: JSON) -> str:
     for key, value in item.items():
         if key.startswith("value"):
             if isinstance(value, dict):  # a Coding
@@ -475,7 +503,7 @@ def _value(item: dict) -> str:
     return ""
 
 
-def _print_parameters(result: dict) -> None:
+def _print_parameters(result: Resource) -> None:
     """One line per output parameter; parts (property, designation) indented under it,
     and the issues of a validation as `severity: text`."""
     for parameter in result.get("parameter", []):
@@ -495,7 +523,7 @@ def _print_parameters(result: dict) -> None:
             typer.echo(f"{name}: {_value(parameter)}")
 
 
-def _print_expansion(result: dict) -> None:
+def _print_expansion(result: Resource) -> None:
     expansion = result.get("expansion", {})
     contains = expansion.get("contains", [])
     typer.echo(f"{expansion.get('total', len(contains))} codes; showing {len(contains)}")

@@ -9,7 +9,8 @@ wraps them. Settings are read when the app is created (a bad value fails there).
 
 - `install(app, live)`: the edge middleware (CORS with origins from
   $HCPCS_TX_CORS_ORIGINS, `*` by default, empty = off; the access log on `hcpcs_tx.access`;
-  gzip of answers made per request from 8 KB on), /health, /ready, /openapi.json, /docs.
+  gzip of answers made per request from 8 KB on), /health (with the worker's pid and the
+  requests it has taken: how the load spreads over workers), /ready, /openapi.json, /docs.
 - `state(served, generation)`: what the HTTP layer derives once per served state (the
   content tag behind every ETag, Last-Modified, the compressed stored bodies, readiness).
 - `cacheable(request, state, fmt)`: the ETag / Last-Modified / Cache-Control of a GET over
@@ -27,21 +28,25 @@ import logging
 import os
 import time
 import zlib
-from collections.abc import Awaitable, Callable
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol, TypedDict, TypeVar
 from weakref import WeakKeyDictionary
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from codesystem import HCPCS_URL
+from codesystem.fhir_types import Resource
 from terminology import bundle, caches, compression, openapi, settings
 from terminology.compression import Deflated, accepts_gzip
-from terminology.operations.metadata import data_date
+from terminology.live import gc_report
+from terminology.openapi import OpenAPI
+from terminology.openapi import Served as ServedEngine
 from terminology.registry import TYPES, preference_key
+from terminology.rest.capabilities import data_date
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -62,17 +67,27 @@ _VARY = (b"vary", b"Accept, Accept-Encoding, Accept-Language")
 _COMPRESSIBLE = (b"json", b"xml", b"text/", b"javascript")
 
 
+class Served(Protocol):
+    """A served state (api._Served) as this module reads it: the engine answering."""
+
+    @property
+    def engine(self) -> ServedEngine: ...
+
+
+S = TypeVar("S", bound=Served)
+
+
 # --- install ---------------------------------------------------------------------------------
 
 
-def install(app: FastAPI, live: Live) -> None:
+def install(app: FastAPI, live: Live[S]) -> None:
     """Add the middleware and the non-FHIR routes to an app made by api.create_app."""
     max_age()  # a bad setting fails now, not on a request
     bundle.max_entries()
     app.add_middleware(Edge, origins=cors_origins())
-    document: dict[str, Any] = {}
+    document: OpenAPI = {}
 
-    def describe() -> dict:
+    def describe() -> OpenAPI:
         if not document:
             document.update(openapi.document(app))
         return document
@@ -113,9 +128,25 @@ def max_age() -> int:
     return settings.number(MAX_AGE_ENV, DEFAULT_MAX_AGE, unit="seconds")
 
 
+class _RequestCount:
+    """HTTP requests this worker process has taken (one increment per request)."""
+
+    total = 0
+
+
+REQUESTS = _RequestCount()
+
+
 async def _health(request: Request) -> Response:
-    """Live, with what the worker's memos hold (entries and bytes against their budgets)."""
-    body = {"status": "ok", "caches": caches.report()}
+    """Live, with the worker answering (pid, requests taken: bench/ reads the balance between
+    workers from it) and what its memos hold (entries and bytes against their budgets)."""
+    body = {
+        "status": "ok",
+        "pid": os.getpid(),
+        "requests": REQUESTS.total,
+        "gc": gc_report(),
+        "caches": caches.report(),
+    }
     return Response(orjson.dumps(body), media_type=JSON)
 
 
@@ -128,7 +159,7 @@ class State:
     KEEP_FROM = 32 * 1024  # stored bodies compressed once and kept from this size on
     BUDGET = 48 * 1024 * 1024  # compressed bytes kept at most
 
-    def __init__(self, engine: Any, generation: int) -> None:
+    def __init__(self, engine: ServedEngine, generation: int) -> None:
         resources = [r for kind in TYPES for r in engine.resources(kind)]
         self.stored = {id(r): r for r in resources}
         digest = hashlib.blake2b(str(generation).encode(), digest_size=6)
@@ -147,7 +178,7 @@ class State:
         self._validators: dict[tuple[str, bytes | None], list[tuple[bytes, bytes]]] = {}
         self._plain: dict[tuple[str, bytes | None], Cacheable] = {}
         self._deflated: dict[tuple[int, str], Deflated] = {}
-        self._pending: dict[tuple[int, str], asyncio.Future] = {}
+        self._pending: dict[tuple[int, str], asyncio.Future[Deflated]] = {}
         self._kept = 0
         self.cache_control = _cache_control(max_age())
 
@@ -176,7 +207,7 @@ class State:
                 self._plain[(fmt, keyed)] = found
         return found
 
-    async def deflated(self, resource: dict, base: str, body: bytes) -> Deflated:
+    async def deflated(self, resource: Resource, base: str, body: bytes) -> Deflated:
         """The stored resource's body compressed, kept after the first time (a big one is
         compressed in a thread: the worker keeps answering meanwhile)."""
         if len(body) < self.KEEP_FROM:
@@ -205,10 +236,10 @@ class State:
         return found
 
 
-_STATES: WeakKeyDictionary[Any, State] = WeakKeyDictionary()
+_STATES: WeakKeyDictionary[Served, State] = WeakKeyDictionary()
 
 
-def state(served: Any, generation: int) -> State:
+def state(served: Served, generation: int) -> State:
     """The State of a served state (built on its first request)."""
     found = _STATES.get(served)
     if found is None:
@@ -216,7 +247,25 @@ def state(served: Any, generation: int) -> State:
     return found
 
 
-def _readiness(code_systems: list[dict], resources: list[dict], generation: int) -> dict | None:
+class Releases(TypedDict):
+    """The HCPCS releases a worker serves, as /ready reports them."""
+
+    versions: list[str]
+    default: str
+
+
+class Readiness(TypedDict):
+    """The /ready answer of a worker serving at least one HCPCS release."""
+
+    status: str
+    generation: int
+    hcpcs: Releases
+    resources: dict[str, int]  # resource type -> how many are served
+
+
+def _readiness(
+    code_systems: list[Resource], resources: list[Resource], generation: int
+) -> Readiness | None:
     hcpcs = [cs for cs in code_systems if cs.get("url") == HCPCS_URL and cs.get("version")]
     if not hcpcs:
         return None
@@ -304,7 +353,7 @@ def _matches(asked: bytes, etag: bytes) -> bool:
 
 
 async def gzip_stored(
-    request: Request, found: State, answer: dict, base: str, pieces: list[bytes]
+    request: Request, found: State, answer: Resource, base: str, pieces: list[bytes]
 ) -> list[bytes] | None:
     """The pieces of a stored answer (api._StoredJson.render: a stored resource's body, or
     a Bundle's frame around stored bodies) as one gzip stream, when the client accepts gzip
@@ -331,7 +380,6 @@ async def gzip_stored(
 
 # --- the edge middleware: CORS, access log and gzip -------------------------------------------
 
-ASGIApp = Callable[[dict, Callable, Callable], Awaitable[None]]
 _METHODS = b"GET, HEAD, POST, OPTIONS"
 _EXPOSED = b"ETag, Last-Modified, Content-Location, Location"
 
@@ -360,10 +408,11 @@ class Edge:
         self.allowed = {origin.encode("latin-1") for origin in self.origins}
         self.min_size = compression.dynamic_min_size()
 
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        REQUESTS.total += 1
         zipped = False
         origin = None
         for name, value in scope["headers"]:
@@ -377,14 +426,13 @@ class Edge:
             await self.app(scope, receive, send)
             return
         app = self.app
-        preflight = cors is not None and scope["method"] == "OPTIONS"
-        if preflight and any(n == b"access-control-request-method" for n, _ in scope["headers"]):
+        if cors is not None and scope["method"] == "OPTIONS" and _asks_method(scope):
             app = _preflight(cors)
         started = time.perf_counter()
         status = 500  # what the client gets when the app raises before answering
-        held: dict | None = None
+        held: Message | None = None
 
-        async def wrapped(message: dict) -> None:
+        async def wrapped(message: Message) -> None:
             nonlocal status, held
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -422,11 +470,16 @@ class Edge:
         return []
 
 
+def _asks_method(scope: Scope) -> bool:
+    """Whether an OPTIONS request is a CORS preflight (it names the method it will send)."""
+    return any(name == b"access-control-request-method" for name, _ in scope["headers"])
+
+
 def _preflight(cors: list[tuple[bytes, bytes]]) -> ASGIApp:
     """The answer to a CORS preflight: 200 with what may be sent, or 400 for an origin or
     a method not allowed."""
 
-    async def answer(scope: dict, receive: Callable, send: Callable) -> None:
+    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
         asked = {name: value for name, value in scope["headers"]}
         method = asked.get(b"access-control-request-method", b"").upper()
         if not cors or method not in (b"GET", b"HEAD", b"POST", b"OPTIONS"):
@@ -451,7 +504,7 @@ def _preflight(cors: list[tuple[bytes, bytes]]) -> ASGIApp:
     return answer
 
 
-def target(scope: dict) -> str:
+def target(scope: Scope) -> str:
     """The request's path and query as the client sent them."""
     raw = scope.get("raw_path")
     path = raw.decode("latin-1") if raw else scope["path"]
@@ -459,7 +512,7 @@ def target(scope: dict) -> str:
     return f"{path}?{query.decode('latin-1')}" if query else path
 
 
-def _compress(start: dict, message: dict, min_size: int) -> tuple[dict, dict]:
+def _compress(start: Message, message: Message, min_size: int) -> tuple[Message, Message]:
     body = message.get("body", b"")
     if message.get("more_body") or len(body) < min_size:
         return start, message

@@ -10,7 +10,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from terminology.caches import Memo, estimate
+from codesystem.fhir_types import JSON, Resource
+from terminology.caches import Local, Memo, estimate
 
 NOT_SELECTABLE = "http://hl7.org/fhir/concept-properties#notSelectable"
 STATUS = "http://hl7.org/fhir/concept-properties#status"
@@ -27,7 +28,7 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def property_value(prop: dict) -> tuple[str, object]:
+def property_value(prop: JSON) -> tuple[str, object]:
     """(value[x] key, value) of a concept property."""
     for key, value in prop.items():
         if key.startswith("value"):
@@ -56,8 +57,8 @@ class Concept:
     code: str
     display: str | None
     definition: str | None
-    designations: list[dict]
-    properties: list[dict]
+    designations: list[JSON]
+    properties: list[JSON]
     parents: list[str] = field(default_factory=list)
     children: list[str] = field(default_factory=list)
     abstract: bool = False
@@ -74,23 +75,28 @@ class Concept:
 class CodeSystemIndex:
     """One CodeSystem version, indexed for lookup, membership, filters and text search."""
 
-    def __init__(self, resource: dict) -> None:
+    def __init__(self, resource: Resource, transient: bool = False) -> None:
+        """transient: a code system one request brought (tx-resource), whose memos die with
+        the request instead of counting against the shared budgets."""
         self.resource = resource
         self.url: str = resource.get("url", "")
         self.version: str | None = resource.get("version")
         self.content: str = resource.get("content", "complete")
         self.case_sensitive: bool = resource.get("caseSensitive", True) is not False
         self.language: str | None = resource.get("language")
-        self.declared: dict[str, dict] = {p["code"]: p for p in resource.get("property", [])}
+        self.declared: dict[str, JSON] = {p["code"]: p for p in resource.get("property", [])}
         self._roles = self._property_roles()
         self.concepts: dict[str, Concept] = {}
         self.roots: list[str] = []
         self._walk(resource.get("concept", []), None)
         self._link_parent_properties()
-        self._ranked = Memo("search-results")  # filter text -> codes, best first
-        # per-concept output pieces, built on first use by the operations (e.g. $lookup's
-        # sorted property parameters); never mutated once built
-        self.pieces: dict[tuple, object] = {}
+        # filter text -> codes, best first
+        self._ranked: Memo | Local = Local() if transient else Memo("search-results")
+        # per code system tables the operations derive on first use (a fixed set of keys:
+        # filter tables, extensions by code), and per concept output (bounded by bytes);
+        # never mutated once built
+        self.pieces: dict[tuple[object, ...], object] = {}
+        self.concept_pieces: Memo | Local = Local() if transient else Memo("concept-pieces")
         self.lower: dict[str, str] = (
             {} if self.case_sensitive else {c.lower(): c for c in self.concepts}
         )
@@ -111,7 +117,7 @@ class CodeSystemIndex:
                 roles[code] = uri.rsplit("#", 1)[1]
         return roles
 
-    def _walk(self, concepts: list[dict], parent: str | None) -> None:
+    def _walk(self, concepts: list[JSON], parent: str | None) -> None:
         for raw in concepts:
             concept = self._concept(raw)
             if concept.code in self.concepts:
@@ -125,7 +131,7 @@ class CodeSystemIndex:
                 _add(self.concepts[parent].children, concept.code)
             self._walk(raw.get("concept", []), concept.code)
 
-    def _concept(self, raw: dict) -> Concept:
+    def _concept(self, raw: JSON) -> Concept:
         concept = Concept(
             code=raw["code"],
             display=raw.get("display"),
@@ -140,7 +146,8 @@ class CodeSystemIndex:
                 concept.status = concept.status or "deprecated"
         roles = self._roles
         for prop in concept.properties:
-            role = roles.get(prop.get("code"))
+            code = prop.get("code")
+            role = roles.get(code) if code is not None else None
             if role is None:  # most properties mean nothing to the engine
                 continue
             _, value = property_value(prop)
@@ -276,6 +283,7 @@ class CodeSystemIndex:
             result = matched if result is None else result & matched
             if not result:
                 return set()
+        assert result is not None  # query has a word, so the loop ran
         exact = self.find(text.strip())
         if exact is not None:
             result.add(exact.code)
@@ -290,7 +298,7 @@ class CodeSystemIndex:
             query_words = words(query)
             found = sorted(self.search(text), key=lambda c: self.rank(query, query_words, c))
             self._ranked.put(text, found, estimate(text) + 8 * len(found) + 56)
-        return found  # type: ignore[return-value]
+        return found  # type: ignore[return-value]  # the memo holds what this method put
 
     @cached_property
     def _rank_data(self) -> dict[str, tuple[str, str, list[str]]]:
@@ -301,7 +309,7 @@ class CodeSystemIndex:
             data[concept.code] = (concept.code.lower(), display, words(display))
         return data
 
-    def rank(self, query: str, query_words: list[str], code: str) -> tuple:
+    def rank(self, query: str, query_words: list[str], code: str) -> tuple[int, int, str]:
         """Sort key for a search hit (query lower-cased): exact code, then code prefix (in
         code order), then display starting with the query, display starting with the first
         word, every word in the display; shorter displays first within a tier."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import orjson
 
 import codesystem
+from codesystem.fhir_types import Resource
 from terminology import releases
 from terminology.registry import TYPES, recency_key, version_key
 from terminology.store import Batch, Source, Store
@@ -66,7 +67,7 @@ class LoadReport:
 
 def load_files(
     paths: Iterable[Path | str], *, release: str | None = None, partial: bool = False
-) -> list[dict]:
+) -> list[Resource]:
     """R5 resources from release files, FHIR JSON files, or folders of them, in order."""
     return [
         r
@@ -133,11 +134,11 @@ def _check_complete(batches: list[Batch], store: Store) -> None:
             raise LoadError(Path(file), str(error)) from None
 
 
-def _hcpcs(batch: Batch) -> dict:
+def _hcpcs(batch: Batch) -> Resource:
     return next(r for r in batch.resources if _is_hcpcs(r))
 
 
-def _with_changes(info: ReleaseLoaded, pair: tuple[dict, dict] | None) -> ReleaseLoaded:
+def _with_changes(info: ReleaseLoaded, pair: tuple[Resource, Resource] | None) -> ReleaseLoaded:
     """The loaded release with what changed against the stored release before it (pair:
     that release and this one, None for the first)."""
     if pair is None:
@@ -147,7 +148,7 @@ def _with_changes(info: ReleaseLoaded, pair: tuple[dict, dict] | None) -> Releas
     return replace(info, previous=previous["version"], changes=counts)
 
 
-def _is_hcpcs(resource: dict) -> bool:
+def _is_hcpcs(resource: Resource) -> bool:
     kind, url = resource.get("resourceType"), resource.get("url")
     return kind == "CodeSystem" and url == codesystem.HCPCS_URL
 
@@ -197,7 +198,7 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(file, "sha256").hexdigest()
 
 
-def read_fhir_json(path: Path) -> list[dict]:
+def read_fhir_json(path: Path) -> list[Resource]:
     """A CodeSystem / ValueSet / ConceptMap / Bundle of them, R4 or R5 -> R5 resources."""
     try:
         resource = orjson.loads(path.read_bytes().removeprefix(b"\xef\xbb\xbf"))

@@ -3,8 +3,8 @@
 The FHIR routes are raw (api.py: no pydantic models, no FastAPI validation on the hot
 path), so FastAPI cannot infer their parameters: they are declared here from the tables the
 server runs on — each operation's input parameters and their FHIR types
-(params.PARAMETER_TYPES), the operations routed (metadata.OPERATIONS), the search
-parameters (operations/search.py) — with examples taken from the data being served. Every
+(params.PARAMETER_TYPES), the operations routed (capabilities.OPERATIONS), the search
+parameters (rest/search.py) — with examples taken from the data being served. Every
 other route of the app (health, readiness, the web pages) is listed from the app's route
 table. Schema-driven tools (schemathesis, client generators) can drive the API from it.
 """
@@ -12,19 +12,45 @@ table. Schema-driven tools (schemathesis, client generators) can drive the API f
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Protocol, TypeAlias, TypedDict
+
+from starlette.applications import Starlette
 
 from codesystem import HCPCS_URL
-from terminology.operations import metadata, search
+from codesystem.fhir_types import Resource
 from terminology.params import PARAMETER_TYPES
 from terminology.registry import TYPES, preference_key
+from terminology.rest import capabilities, search, views
 
 VERSION = "3.0.3"
 FHIR_JSON = "application/fhir+json"
 FHIR_XML = "application/fhir+xml"
 FORM = "application/x-www-form-urlencoded"
 SEARCHED = (*TYPES, "OperationDefinition")
-_SCHEMAS = {
+
+OpenAPI: TypeAlias = dict[str, Any]
+"""An object of the OpenAPI document (JSON): the document, a path item, a schema..."""
+
+
+class Examples(TypedDict):
+    """Example values for the document, from the data served (see _examples)."""
+
+    system: str
+    valueset: str
+    conceptmap: str
+    versions: list[str]
+    id: dict[str, str | None]  # resource type -> an id held
+    values: dict[str, object]  # operation parameter -> an example value
+    search: dict[str, dict[str, str]]  # resource type -> search parameter -> example
+
+
+class Served(Protocol):
+    """What the examples are taken from: the engine an app serves."""
+
+    def resources(self, resource_type: str) -> list[Resource]: ...
+
+
+_SCHEMAS: dict[str, OpenAPI] = {
     "boolean": {"type": "boolean"},
     "integer": {"type": "integer", "minimum": 0},
     "Coding": {"type": "string", "description": "A Coding written system|code"},
@@ -34,18 +60,18 @@ _REF = {"$ref": "#/components/schemas/Resource"}
 _OUTCOME = {"$ref": "#/components/responses/Failure"}
 
 
-def document(app: Any) -> dict:
+def document(app: Starlette) -> OpenAPI:
     """The OpenAPI document of an app made by api.create_app (examples from the data it
     serves now)."""
     examples = _examples(getattr(app.state, "engine", None))
-    paths: dict[str, dict] = {}
+    paths: dict[str, OpenAPI] = {}
     _fhir_paths(paths, examples)
     _other_paths(paths, app)
     return {
         "openapi": VERSION,
         "info": {
             "title": "hcpcs-tx: HCPCS Level II FHIR terminology server",
-            "version": metadata.SOFTWARE_VERSION,
+            "version": capabilities.SOFTWARE_VERSION,
             "description": (
                 "FHIR R4 (/r4, /fhir) and R5 (/r5) terminology operations, read and search"
                 " over every stored CMS HCPCS release; errors are OperationOutcomes. See"
@@ -62,8 +88,8 @@ def document(app: Any) -> dict:
 # --- FHIR routes ------------------------------------------------------------------------------
 
 
-def _fhir_paths(paths: dict[str, dict], examples: dict[str, Any]) -> None:
-    for kind, operation, definition in metadata.OPERATIONS:
+def _fhir_paths(paths: dict[str, OpenAPI], examples: Examples) -> None:
+    for kind, operation, definition in capabilities.OPERATIONS:
         table = PARAMETER_TYPES.get(operation, {})
         for instance in (False, True):
             path = f"/{{base}}/{kind}/{{id}}/${operation}" if instance else None
@@ -105,7 +131,7 @@ def _fhir_paths(paths: dict[str, dict], examples: dict[str, Any]) -> None:
                 "tags": [kind],
                 "operationId": f"{kind}_search",
                 "summary": f"Search {kind}",
-                "description": metadata.SEARCH_DOC,
+                "description": capabilities.SEARCH_DOC,
                 "parameters": [*_search_params(kind, examples), _FORMAT, _PREFER, _IF_NONE_MATCH],
                 "responses": _ok("A searchset Bundle", cached=True),
             },
@@ -189,7 +215,7 @@ def _get_names(table: dict[str, str]) -> list[str]:
     return [name for name, kind in table.items() if kind != "Resource"]
 
 
-def _query(name: str, kind: str, operation: str, examples: dict[str, Any]) -> dict:
+def _query(name: str, kind: str, operation: str, examples: Examples) -> OpenAPI:
     fhir_type = PARAMETER_TYPES[operation][name]
     found = _param(name, "query", _SCHEMAS.get(fhir_type, {"type": "string"}))
     found["description"] = f"FHIR type {fhir_type}"
@@ -200,8 +226,8 @@ def _query(name: str, kind: str, operation: str, examples: dict[str, Any]) -> di
 
 
 def _parameters_body(
-    table: dict[str, str], kind: str, operation: str, examples: dict[str, Any]
-) -> dict:
+    table: dict[str, str], kind: str, operation: str, examples: Examples
+) -> OpenAPI:
     parameter = []
     for name in _get_names(table):
         example = _example(name, kind, operation, examples)
@@ -234,7 +260,7 @@ def _parameters_body(
     }
 
 
-def _search_params(kind: str, examples: dict[str, Any]) -> list[dict]:
+def _search_params(kind: str, examples: Examples) -> list[OpenAPI]:
     found = []
     for name in ("url", "version", "name", "title", "status", "_id"):
         parameter = _param(name, "query", {"type": "string"})
@@ -243,7 +269,7 @@ def _search_params(kind: str, examples: dict[str, Any]) -> list[dict]:
             parameter["example"] = example
         found.append(parameter)
     return found + [
-        _param("_summary", "query", {"type": "string", "enum": list(search.SUMMARIES)}),
+        _param("_summary", "query", {"type": "string", "enum": list(views.SUMMARIES)}),
         _ELEMENTS,
         _param("_count", "query", {"type": "integer", "minimum": 0, "maximum": search.MAX_COUNT}),
         _param("_offset", "query", {"type": "integer", "minimum": 0}),
@@ -256,12 +282,12 @@ def _search_params(kind: str, examples: dict[str, Any]) -> list[dict]:
     ]
 
 
-def _search_form(kind: str, examples: dict[str, Any]) -> dict:
+def _search_form(kind: str, examples: Examples) -> OpenAPI:
     properties = {p["name"]: p["schema"] for p in _search_params(kind, examples)}
     return {"type": "object", "properties": properties}
 
 
-def _example(name: str, kind: str, operation: str, examples: dict[str, Any]) -> Any:
+def _example(name: str, kind: str, operation: str, examples: Examples) -> object:
     if name == "url":
         return {
             "CodeSystem": examples["system"],
@@ -274,7 +300,7 @@ def _example(name: str, kind: str, operation: str, examples: dict[str, Any]) -> 
     return examples["values"].get(name)
 
 
-def _examples(engine: Any) -> dict[str, Any]:
+def _examples(engine: Served | None) -> Examples:
     """Example values from the data served (the default HCPCS release, its value sets)."""
     held = {kind: engine.resources(kind) if engine is not None else [] for kind in TYPES}
     hcpcs = [cs for cs in held["CodeSystem"] if cs.get("url") == HCPCS_URL]
@@ -291,7 +317,8 @@ def _examples(engine: Any) -> dict[str, Any]:
     return {
         "system": HCPCS_URL,
         "valueset": (all_codes or {}).get("url", HCPCS_URL + "?fhir_vs"),
-        "conceptmap": maps[0].get("url") if maps else "https://hcpcs-tx.org/fhir/ConceptMap/x",
+        "conceptmap": (maps[0].get("url") if maps else None)
+        or "https://hcpcs-tx.org/fhir/ConceptMap/x",
         "versions": versions,
         "id": ids,
         "values": {
@@ -319,7 +346,7 @@ def _examples(engine: Any) -> dict[str, Any]:
     }
 
 
-def _bundle_example(examples: dict[str, Any]) -> dict:
+def _bundle_example(examples: Examples) -> OpenAPI:
     lookup = f"CodeSystem/$lookup?system={HCPCS_URL}&code=J0120"
     validate = {
         "resourceType": "Parameters",
@@ -345,7 +372,7 @@ def _bundle_example(examples: dict[str, Any]) -> dict:
 # --- every other route --------------------------------------------------------------------
 
 
-def _other_paths(paths: dict[str, dict], app: Any) -> None:
+def _other_paths(paths: dict[str, OpenAPI], app: Starlette) -> None:
     """Routes not declared above (health, readiness, the web pages...), from the route
     table: path parameters from the route's template, summary from the endpoint's doc."""
     for route in getattr(app, "routes", []):
@@ -361,7 +388,7 @@ def _other_paths(paths: dict[str, dict], app: Any) -> None:
         names = re.findall(r"\{(\w+)\}", path)
         doc = (getattr(route, "endpoint", None).__doc__ or "").strip().split("\n")[0]
         tag = "server" if path in ("/health", "/ready", "/openapi.json", "/docs") else "web"
-        item: dict[str, Any] = {}
+        item: OpenAPI = {}
         if names:
             item["parameters"] = [
                 {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -389,18 +416,18 @@ _SUMMARIES = {
 # --- shared pieces ------------------------------------------------------------------------
 
 
-def _param(name: str, where: str, schema: dict) -> dict:
+def _param(name: str, where: str, schema: OpenAPI) -> OpenAPI:
     return {"name": name, "in": where, "required": where == "path", "schema": schema}
 
 
-def _id(kind: str, examples: dict[str, Any]) -> dict:
+def _id(kind: str, examples: Examples) -> OpenAPI:
     found = _param("id", "path", {"type": "string", "pattern": "^[A-Za-z0-9\\-\\.]{1,64}$"})
     example = examples["id"].get(kind)
     return {**found, "example": example} if example else found
 
 
-def _ok(text: str, cached: bool = False) -> dict:
-    found: dict[str, Any] = {
+def _ok(text: str, cached: bool = False) -> OpenAPI:
+    found: OpenAPI = {
         "200": {
             "description": text,
             "content": {FHIR_JSON: {"schema": _REF}, FHIR_XML: {"schema": {"type": "string"}}},
@@ -419,7 +446,7 @@ def _ok(text: str, cached: bool = False) -> dict:
     return found
 
 
-def _components() -> dict:
+def _components() -> OpenAPI:
     resource = {
         "type": "object",
         "required": ["resourceType"],

@@ -1,7 +1,9 @@
 """Errors and OperationOutcomes: one exception type, one issue builder, one message catalogue.
 
 Message wording is compared literally by the tx-ecosystem suite, so every text comes from
-data/messages.json (keyed by the reference server's message ids) and nowhere else.
+data/messages.json (keyed by the reference server's message ids) and nowhere else. How
+issues are then shaped into an answer (the deprecated `location`, message joins) is
+rendering.py's; operation_outcome is re-exported from there.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ import json
 from functools import cache
 from pathlib import Path
 
-TX_ISSUE_TYPE = "http://hl7.org/fhir/tools/CodeSystem/tx-issue-type"
-MESSAGE_ID = "http://hl7.org/fhir/StructureDefinition/operationoutcome-message-id"
+from codesystem.fhir_types import JSON, Resource
+from terminology.rendering import MESSAGE_ID, TX_ISSUE_TYPE
+from terminology.rendering import operation_outcome as operation_outcome  # re-exported
+
 _CATALOGUE = Path(__file__).parent / "data" / "messages.json"
 
 # message id -> (severity, issue type, tx-issue-type): how each finding is reported.
@@ -75,7 +79,8 @@ KINDS: dict[str, tuple[str, str, str | None]] = {
 
 @cache
 def _messages() -> dict[str, str]:
-    return json.loads(_CATALOGUE.read_text(encoding="utf-8"))
+    catalogue: dict[str, str] = json.loads(_CATALOGUE.read_text(encoding="utf-8"))
+    return catalogue
 
 
 # Message ids of our own (not the reference server's): their issues carry no message-id.
@@ -148,10 +153,6 @@ REQUEST_TYPES: dict[str, str] = {
 }
 
 
-# Findings the reference server reports with `expression` only (no deprecated `location`).
-EXPRESSION_ONLY = {"ABSTRACT_CODE_NOT_ALLOWED"}
-
-
 def message(key: str, *args: object) -> str:
     """The catalogue text for key with {0}, {1} ... filled in."""
     return _messages()[key].format(*args)
@@ -165,14 +166,14 @@ def issue(
     *args: object,
     expression: str | None = None,
     text: str | None = None,
-    located: bool = True,
-) -> dict:
+) -> JSON:
     """One OperationOutcome.issue with a tx-issue-type coding and the message id; `location`
-    (deprecated) repeats `expression` unless located is False."""
+    (deprecated) repeats `expression`, and rendering.operation_outcome decides whether the
+    answer keeps it."""
     message_id = key.split("#")[0]
     if tx_type is None:
         tx_type = REQUEST_TYPES.get(message_id)
-    result: dict = {
+    result: JSON = {
         "extension": [{"url": MESSAGE_ID, "valueString": message_id}],
         "severity": severity,
         "code": code,
@@ -185,9 +186,8 @@ def issue(
         }
     if message_id in LOCAL_IDS:
         del result["extension"]
-    if expression and located and message_id not in EXPRESSION_ONLY:
-        result["location"] = [expression]
     if expression:
+        result["location"] = [expression]
         result["expression"] = [expression]
     return result
 
@@ -197,80 +197,17 @@ def finding(
     *args: object,
     expression: str | None = None,
     severity: str | None = None,
-    located: bool = True,
-) -> dict:
+) -> JSON:
     """An issue whose severity and types are the catalogue's for this message id
     (severity may be overridden, e.g. for lenient display validation)."""
     default, code, tx_type = KINDS[key.split("#")[0]]
-    return issue(
-        severity or default, code, tx_type, key, *args, expression=expression, located=located
-    )
-
-
-def unlocated(found: dict) -> dict:
-    """The issue without the deprecated `location`."""
-    return {k: v for k, v in found.items() if k != "location"}
-
-
-# -- the deprecated issue.location: one rule ------------------------------------------------
-# FHIR R5 deprecates OperationOutcome.issue.location ("XML specific ... replaced by
-# issue.expression"). Every issue carries `expression`; `location` repeats it only where it
-# locates the problem without doubt, which is what the reference server's answers (and the
-# tx-ecosystem files, 164 issues requiring it, 81 forbidding it) amount to. An issue is
-# reported by `expression` only when:
-#   1. its finding is one the reference server never locates (EXPRESSION_ONLY), or
-#   2. it is a finding on a coding's code that carried a display (the code, not the display,
-#      is at fault, and the coding as a whole is what was judged: DISPLAYED_FINDINGS), or
-#   3. it is a finding on a code or display (CODE_FINDINGS) of a code system with several
-#      definitions in scope (versions, supplements): which definition is at fault is open;
-# and an OperationOutcome is located all or nothing (operation_outcome).
-CODE_FINDINGS = frozenset({"not-in-vs", "invalid-code", "invalid-display"})
-DISPLAYED_FINDINGS = frozenset(
-    {
-        "Unknown_Code_in_Version",
-        "INACTIVE_CONCEPT_FOUND",
-        "None_of_the_provided_codes_are_in_the_value_set_one",
-    }
-)
-
-
-def locate(found: dict, *, displayed: bool, overloaded: bool) -> dict:
-    """The issue as the rule above locates it (a finding on a coding that carried a display
-    when displayed; of a code system with several definitions in scope when overloaded)."""
-    if "location" not in found:
-        return found
-    if displayed and _message_id(found) in DISPLAYED_FINDINGS:
-        return unlocated(found)
-    if overloaded and _tx_type(found) in CODE_FINDINGS:
-        return unlocated(found)
-    return found
-
-
-def _message_id(found: dict) -> str | None:
-    for extension in found.get("extension", []):
-        if extension.get("url") == MESSAGE_ID:
-            return extension.get("valueString")
-    return None
-
-
-def _tx_type(found: dict) -> str | None:
-    codings = found.get("details", {}).get("coding") or [{}]
-    return codings[0].get("code")
-
-
-def operation_outcome(issues: list[dict]) -> dict:
-    """The issues as one OperationOutcome. `location` is all or nothing: once one finding is
-    reported by `expression` only, none repeats it in the deprecated element (as the reference
-    server answers: no expected file of the suite mixes the two)."""
-    if any("expression" in i and "location" not in i for i in issues):
-        issues = [unlocated(i) for i in issues]
-    return {"resourceType": "OperationOutcome", "issue": issues}
+    return issue(severity or default, code, tx_type, key, *args, expression=expression)
 
 
 class TerminologyError(Exception):
     """A failed operation: the HTTP status and the R5 OperationOutcome to return."""
 
-    def __init__(self, status: int, outcome: dict) -> None:
+    def __init__(self, status: int, outcome: Resource) -> None:
         super().__init__(outcome["issue"][0]["details"]["text"] if outcome.get("issue") else "")
         self.status = status
         self.outcome = outcome

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Set
+from typing import Any
 
+from codesystem.fhir_types import JSON, Resource
 from terminology.outcome import TerminologyError, invalid
 
 _VALIDATE = {
@@ -136,7 +138,7 @@ def checked_integer(name: str, value: int) -> int:
     return value
 
 
-def _typed(operation: str, name: str, text: str) -> dict:
+def _typed(operation: str, name: str, text: str) -> JSON:
     kind = PARAMETER_TYPES.get(operation, {}).get(name, "string")
     if kind == "boolean":
         if text not in ("true", "false"):
@@ -151,7 +153,7 @@ def _typed(operation: str, name: str, text: str) -> dict:
     return {"name": name, _PRIMITIVE_KEYS.get(kind, "valueString"): text}
 
 
-def parameters_from_query(operation: str, items: list[tuple[str, str]]) -> dict:
+def parameters_from_query(operation: str, items: list[tuple[str, str]]) -> Resource:
     """A GET query as an R5 Parameters resource, each value typed per the operation's table.
 
     Unknown names are kept as valueString (format/paging names are the HTTP layer's concern).
@@ -163,7 +165,7 @@ def parameters_from_query(operation: str, items: list[tuple[str, str]]) -> dict:
     }
 
 
-def value_of(parameter: dict):
+def value_of(parameter: JSON) -> Any:
     """The value[x] of one parameter (or its resource), None when it has neither."""
     for key, value in parameter.items():
         if key.startswith("value"):
@@ -196,7 +198,8 @@ class Malformed(Exception):
 
     def __init__(self, found: object, expected: str | None) -> None:
         super().__init__(expected)
-        self.found, self.expected, self.path = found, expected, []
+        self.found, self.expected = found, expected
+        self.path: list[str] = []
 
     def at(self, step: str) -> Malformed:
         self.path.append(step)
@@ -267,7 +270,7 @@ def _value_x(key: str, value: object, depth: int) -> None:
         if type(value) is not int or not INTEGER_RANGE[0] <= value <= INTEGER_RANGE[1]:
             raise Malformed(value, "an integer of 32 bits")
     elif suffix == "Decimal":
-        if type(value) not in (int, float) or abs(value) >= 2**63:
+        if not isinstance(value, int | float) or type(value) is bool or abs(value) >= 2**63:
             raise Malformed(value, "a number")
     elif suffix == "Coding":
         CODING.check(value, depth)
@@ -279,13 +282,19 @@ def _value_x(key: str, value: object, depth: int) -> None:
         _deep(value, depth)
 
 
+# element name -> str / bool / a shape / [item shape] (see _Shape)
+Fields = dict[str, Any]
+
+
 class _Shape:
     """A JSON object with typed elements: `fields` maps an element name to str / bool /
     another _Shape / [item shape] (an array) / RESOURCE; `value[x]` elements are typed by
     their suffix; `required` elements must be there; other elements are only depth-checked.
     Every shape reads `extension` and `modifierExtension` as extensions."""
 
-    def __init__(self, fields: dict, required: tuple[str, ...] = (), values: bool = False):
+    def __init__(
+        self, fields: Fields, required: tuple[str, ...] = (), values: bool = False
+    ) -> None:
         self.fields = fields
         self.required = required
         self.values = values  # whether value[x] elements are read
@@ -367,7 +376,7 @@ _EXTENSION.shape = _Shape({"url": str, "extension": [_EXTENSION]}, values=True)
 _EXT = {"extension": [_EXTENSION], "modifierExtension": [_EXTENSION]}
 
 
-def _shape(fields: dict, required: tuple[str, ...] = (), values: bool = False) -> _Shape:
+def _shape(fields: Fields, required: tuple[str, ...] = (), values: bool = False) -> _Shape:
     return _Shape({**_EXT, **fields}, required, values)
 
 
@@ -391,7 +400,7 @@ RESOURCE = _Resource(r4=False)
 _R4_RESOURCE = _Resource(r4=True)
 
 
-def _canonical_resource(fields: dict, contained: _Resource) -> _Shape:
+def _canonical_resource(fields: Fields, contained: _Resource) -> _Shape:
     common = {
         "id": str,
         "url": str,
@@ -449,9 +458,9 @@ def _code_system(contained: _Resource) -> _Shape:
 
 
 def _concept_map(contained: _Resource, r4: bool) -> _Shape:
-    target_fields: dict = {"code": str, "display": str, "relationship": str, "comment": str}
-    group_fields: dict = {"source": str, "target": str}
-    unmapped_fields: dict = {
+    target_fields: Fields = {"code": str, "display": str, "relationship": str, "comment": str}
+    group_fields: Fields = {"source": str, "target": str}
+    unmapped_fields: Fields = {
         "mode": str, "code": str, "display": str, "otherMap": str, "relationship": str,
     }  # fmt: skip
     if r4:  # what the R4 -> R5 conversion reads (terminology/versions.py)
@@ -510,7 +519,7 @@ def _malformed(wrong: Malformed, name: str, root: str, status: int) -> Terminolo
     )
 
 
-def _checked(parameter: object, r4: bool = False) -> dict:
+def _checked(parameter: object, r4: bool = False) -> JSON:
     """A parameter whose value has the JSON type its value[x] name promises, and whose
     resource has the shape of its type (see _Shape)."""
     if type(parameter) is not dict:
@@ -550,7 +559,7 @@ def _checked(parameter: object, r4: bool = False) -> dict:
     return parameter
 
 
-def check_parameters(parameters: object, r4: bool = False) -> list[dict]:
+def check_parameters(parameters: object, r4: bool = False) -> list[JSON]:
     """The parameter list of a Parameters resource, every parameter checked (_checked):
     a body that is not a Parameters resource, or whose `parameter` is not an array of
     named parameters, is a 400; a resource of the wrong shape in it a 422. `r4`: the
@@ -565,7 +574,7 @@ def check_parameters(parameters: object, r4: bool = False) -> list[dict]:
     return [_checked(p, r4) for p in listed]
 
 
-def with_query(parameters: object, operation: str, query: list[tuple[str, str]]) -> dict:
+def with_query(parameters: object, operation: str, query: list[tuple[str, str]]) -> Resource:
     """A POSTed Parameters resource with the request's query parameters added (typed per
     the operation, as parameters_from_query): a body whose `parameter` is not an array is a
     400, whatever the query holds."""
@@ -581,55 +590,38 @@ def with_query(parameters: object, operation: str, query: list[tuple[str, str]])
 class Params:
     """Read access to a Parameters resource by parameter name."""
 
-    def __init__(self, parameters: dict) -> None:
-        self.items: list[dict] = check_parameters(parameters)
+    def __init__(self, parameters: Resource) -> None:
+        self.items: list[JSON] = check_parameters(parameters)
         # the first parameter of each name: get() is asked a dozen times per operation
-        self._first: dict[str, dict] = {}
+        self._first: dict[str, JSON] = {}
         for parameter in self.items:
             self._first.setdefault(parameter["name"], parameter)
-        self.base: Params | None = None  # see preceded_by
         self.own_names: Set[str] = frozenset()  # the names the head gave (see preceded_by)
-        self._memo: dict = {}  # see shared_memo
 
-    def preceded_by(self, head: list) -> Params:
+    def preceded_by(self, head: list[JSON]) -> Params:
         """`head`'s parameters, then these (a batch validation's own parameters over the
         batch's shared ones): the same Params as one built from both lists, but only head is
         checked, since these were checked when this was built. A batch of a thousand
-        validations would otherwise re-check the shared ones a thousand times."""
+        validations would otherwise re-check the shared ones a thousand times. `own_names`
+        says which names head gave (request.Request.build reads what they change)."""
         joined = Params.__new__(Params)
         own = [_checked(p) for p in head]
         joined.items = own + self.items
-        own_first: dict[str, dict] = {}
+        own_first: dict[str, JSON] = {}
         for parameter in own:
             own_first.setdefault(parameter["name"], parameter)
         joined._first = {**self._first, **own_first}  # the head's come first
         joined.own_names = own_first.keys()
-        joined.base = self
-        joined._memo = {}
         return joined
 
-    def shared_memo(self, names: frozenset[str]) -> dict | None:
-        """A place to keep what is worked out from the parameters `names` (and nothing else
-        in these parameters) that the Params this one was joined from shares (see
-        preceded_by), so that a batch's validations share what the batch's parameters say
-        (e.g. the languages asked for) instead of each working it out again. None when there
-        is nothing to share: these were not joined, or the head gives one of `names`.
-        Callers key and bound what they keep."""
-        if self.base is None or not self.own_names.isdisjoint(names):
-            return None
-        source = self.base
-        while source.base is not None and source.own_names.isdisjoint(names):
-            source = source.base
-        return source._memo
-
-    def get(self, name: str, default=None):
+    def get(self, name: str, default: Any = None) -> Any:
         parameter = self._first.get(name)
         if parameter is None:
             return default
         value = value_of(parameter)
         return default if value is None else value
 
-    def all(self, name: str) -> list:
+    def all(self, name: str) -> list[Any]:
         if name not in self._first:
             return []
         values = (value_of(p) for p in self.items if p["name"] == name)
@@ -637,6 +629,10 @@ class Params:
 
     def has(self, name: str) -> bool:
         return name in self._first
+
+    def has_any(self, names: Set[str]) -> bool:
+        """Whether any of names is given (one set operation: most requests give none)."""
+        return not self._first.keys().isdisjoint(names)
 
     def flag(self, name: str, default: bool = False) -> bool:
         if name not in self._first:  # most flags are not given
@@ -654,5 +650,5 @@ class Params:
             return checked_integer(name, value)
         return fhir_integer(name, str(value))
 
-    def entries(self, name: str) -> Iterable[dict]:
+    def entries(self, name: str) -> Iterable[JSON]:
         return (p for p in self.items if p["name"] == name)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import codesystem
+from codesystem.fhir_types import Resource
 from terminology.registry import preference_key, recency_key, version_key
 from terminology.store import Store, StoreError
 
@@ -50,15 +51,15 @@ def source_key(version: str, url: str = codesystem.HCPCS_URL) -> str:
     return f"CodeSystem|{url}|{version}"
 
 
-def codes(codesystem_resource: dict) -> int:
+def codes(codesystem_resource: Resource) -> int:
     return codesystem_resource.get("count") or len(codesystem_resource.get("concept", []))
 
 
-def is_partial(codesystem_resource: dict) -> bool:
+def is_partial(codesystem_resource: Resource) -> bool:
     return codesystem_resource.get("content") == FRAGMENT
 
 
-def check_complete(new: dict, held: Iterable[dict]) -> None:
+def check_complete(new: Resource, held: Iterable[Resource]) -> None:
     """Raise IncompleteRelease when `new` has far fewer codes than the complete release
     before it (else the earliest after it; with none, than any complete release has)."""
     others = sorted(
@@ -85,7 +86,7 @@ def check_complete(new: dict, held: Iterable[dict]) -> None:
         )
 
 
-def mark_partial(resources: list[dict]) -> None:
+def mark_partial(resources: list[Resource]) -> None:
     """A partial release's CodeSystem says so (content = fragment), in place."""
     for resource in resources:
         if resource.get("resourceType") == "CodeSystem" and resource.get("url") == (
@@ -94,7 +95,7 @@ def mark_partial(resources: list[dict]) -> None:
             resource["content"] = FRAGMENT
 
 
-def history_resources(store: Store) -> list[dict]:
+def history_resources(store: Store) -> list[Resource]:
     """The replacements ConceptMap over all stored HCPCS releases, and the change ValueSets
     (added / terminated / re-described) of each release against the one before it."""
     releases = sorted(store.by_url("CodeSystem", codesystem.HCPCS_URL), key=recency_key)

@@ -15,22 +15,24 @@ from hashlib import blake2b
 
 import orjson
 
+from codesystem.fhir_types import JSON, Resource
+
 
 class Sharer:
     """Called on each decoded resource, in any order; returns it with its concepts pooled."""
 
     def __init__(self) -> None:
-        self._pool: dict[bytes, dict] = {}
+        self._pool: dict[bytes, JSON] = {}
         # parts seen, by identity (the store gives equal parts of a release as one object):
         # id -> (the part, kept alive so that its id stays its own, the pooled part)
         self._seen: dict[int, tuple[object, object]] = {}
 
-    def __call__(self, resource: dict) -> dict:
+    def __call__(self, resource: Resource) -> Resource:
         if resource.get("resourceType") == "CodeSystem" and resource.get("concept"):
             resource["concept"] = [self._concept(c) for c in resource["concept"]]
         return resource
 
-    def _concept(self, concept: dict) -> dict:
+    def _concept(self, concept: JSON) -> JSON:
         """The pooled equal concept (same JSON, as one producer writes it), else this one
         with its parts pooled."""
         key = _digest(b"c", concept)
@@ -60,12 +62,12 @@ class Sharer:
         return pooled
 
 
-def _digest(kind: bytes, value: dict) -> bytes:
+def _digest(kind: bytes, value: JSON) -> bytes:
     """A 16-byte key for a JSON value: the pool stays small while it is alive."""
     return blake2b(orjson.dumps(value), digest_size=16, person=kind).digest()
 
 
-def share_unchanged(resources: list[dict]) -> list[dict]:
+def share_unchanged(resources: list[Resource]) -> list[Resource]:
     """The resources with equal concept data shared between them (in place)."""
     sharer = Sharer()
     return [sharer(r) for r in resources]

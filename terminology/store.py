@@ -25,9 +25,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import platformdirs
+
+from codesystem.fhir_types import JSON, Resource
 
 ENV_VAR = "HCPCS_TX_DB"
 _COMPRESS_ABOVE = 4096
@@ -64,7 +67,7 @@ def default_path() -> Path:
     return Path(platformdirs.user_data_dir("hcpcs-tx")) / "store.sqlite3"
 
 
-Derive = Callable[["Store"], Iterable[dict]]
+Derive = Callable[["Store"], Iterable[Resource]]
 
 
 class StoreError(Exception):
@@ -86,7 +89,7 @@ class Source:
 class Batch:
     """Resources loaded together from one source (None: no record of where from)."""
 
-    resources: list[dict]
+    resources: list[Resource]
     source: Source | None = None
 
 
@@ -120,7 +123,7 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def load(self, batches: Iterable[Batch | dict], derive: Derive | None = None) -> int:
+    def load(self, batches: Iterable[Batch | Resource], derive: Derive | None = None) -> int:
         """Add or replace resources in one transaction; returns how many were written.
 
         Each Batch records its source; a bare dict is a resource with no source. derive
@@ -209,8 +212,8 @@ class Store:
         return len(derived)
 
     def resources(
-        self, resource_type: str | None = None, each: Callable[[dict], dict] | None = None
-    ) -> list[dict]:
+        self, resource_type: str | None = None, each: Callable[[Resource], Resource] | None = None
+    ) -> list[Resource]:
         """Every stored resource (of one type), in load order; `each` (e.g. a
         sharing.Sharer) is applied to each one as it is decoded, so that what it frees
         never adds up.
@@ -218,7 +221,8 @@ class Store:
         The cyclic GC is paused while decoding: a release is a million small objects that
         hold no cycles, and collections during their creation triple the start-up time.
         """
-        sql, args = "SELECT zipped, json FROM resource", ()
+        sql = "SELECT zipped, json FROM resource"
+        args: tuple[str, ...] = ()
         if resource_type:
             sql, args = sql + " WHERE type = ?", (resource_type,)
         rows = self._db.execute(sql + " ORDER BY rowid", args)
@@ -231,7 +235,9 @@ class Store:
             if paused:
                 gc.enable()
 
-    def snapshot(self, each: Callable[[dict], dict] | None = None) -> tuple[int, list[dict]]:
+    def snapshot(
+        self, each: Callable[[Resource], Resource] | None = None
+    ) -> tuple[int, list[Resource]]:
         """The generation and every resource, read in one transaction: what a server
         builds its engine from, never a half-committed load."""
         self._db.execute("BEGIN")
@@ -240,7 +246,7 @@ class Store:
         finally:
             self._db.execute("COMMIT")
 
-    def by_url(self, resource_type: str, url: str) -> list[dict]:
+    def by_url(self, resource_type: str, url: str) -> list[Resource]:
         """Every stored version of one canonical url (uncommitted writes of a load included)."""
         rows = self._db.execute(
             "SELECT zipped, json FROM resource WHERE type = ? AND url = ? ORDER BY rowid",
@@ -251,7 +257,7 @@ class Store:
     def is_empty(self) -> bool:
         return self._db.execute("SELECT 1 FROM resource LIMIT 1").fetchone() is None
 
-    def _put(self, resource: dict, origin: str | None) -> None:
+    def _put(self, resource: Resource, origin: str | None) -> None:
         kind = resource.get("resourceType")
         if not kind or not (resource.get("id") or resource.get("url")):
             raise StoreError(f"a {kind or 'resource'} needs a resourceType and an id or url")
@@ -272,8 +278,10 @@ class Store:
             (kind, resource["id"], url, version, int(zipped), blob, origin),
         )
 
-    def _free_id(self, kind: str, resource: dict, url: str | None, version: str | None) -> str:
-        """The resource's id, unless another url|version holds it: then id-version."""
+    def _free_id(self, kind: str, resource: Resource, url: str | None, version: str | None) -> str:
+        """The resource's id, unless another url|version holds it: then id-version (the
+        FHIR core copies of each release are served under their own id again on their
+        release's endpoint: engine._published_ids)."""
         wanted = resource.get("id") or _slug(url or "")
         row = self._db.execute(
             "SELECT url, version FROM resource WHERE type = ? AND id = ?", (kind, wanted)
@@ -283,7 +291,7 @@ class Store:
         return _slug(f"{wanted}-{version or 'none'}")
 
 
-def _decode(zipped: int, blob: bytes) -> dict:
+def _decode(zipped: int, blob: bytes) -> Resource:
     return _unpack(orjson.loads(zlib.decompress(blob) if zipped else blob))
 
 
@@ -296,13 +304,13 @@ def _decode(zipped: int, blob: bytes) -> dict:
 _PARTS = "_hcpcsTxParts"
 
 
-def _pack(resource: dict) -> dict:
+def _pack(resource: Resource) -> Resource:
     if resource.get("resourceType") != "CodeSystem" or not isinstance(
         resource.get("concept"), list
     ):
         return resource
     positions: dict[bytes, int] = {}
-    table: list[dict] = []
+    table: list[JSON] = []
 
     def refer(items: object) -> object:
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
@@ -331,12 +339,12 @@ def _pack(resource: dict) -> dict:
     return {**resource, "concept": [pack(c) for c in resource["concept"]], _PARTS: table}
 
 
-def _unpack(resource: dict) -> dict:
+def _unpack(resource: Resource) -> Resource:
     table = resource.pop(_PARTS, None) if isinstance(resource, dict) else None
     if table is None:
         return resource
 
-    def unpack(concepts: list) -> None:
+    def unpack(concepts: list[Any]) -> None:
         for concept in concepts:
             if concept.__class__ is not dict:
                 continue

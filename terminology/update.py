@@ -55,8 +55,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, BinaryIO, Protocol, TextIO
 from urllib.parse import unquote, urldefrag, urljoin, urlparse
+
+if TYPE_CHECKING:  # rich is imported only when a bar is shown
+    from rich.progress import Progress as Bar
+    from rich.progress import ProgressColumn, TaskID
 
 import httpx
 
@@ -141,7 +145,7 @@ class Retry:
     backoff: float = 1.0
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        wait = self.backoff * 2 ** (attempt - 1)
+        wait: float = self.backoff * 2 ** (attempt - 1)
         return max(wait, min(retry_after, 60.0)) if retry_after else wait
 
 
@@ -262,8 +266,8 @@ class RichProgress:
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
-        self._bar = None
-        self._task = None
+        self._bar: Bar | None = None
+        self._task: TaskID | None = None
 
     def begin(self, name: str) -> None:
         from rich.console import Console
@@ -276,11 +280,16 @@ class RichProgress:
         )
         from rich.progress import Progress as Bar
 
-        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn())
-        columns += (TransferSpeedColumn(), TimeRemainingColumn())
-        self._bar = Bar(*columns, console=Console(file=self._stream), transient=True)
-        self._bar.start()
-        self._task = self._bar.add_task(name, total=None)
+        columns: tuple[ProgressColumn, ...] = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+        )
+        bar = Bar(*columns, console=Console(file=self._stream), transient=True)
+        bar.start()
+        self._bar, self._task = bar, bar.add_task(name, total=None)
 
     def update(self, done: int, total: int | None) -> None:
         if self._bar is not None and self._task is not None:
@@ -527,7 +536,9 @@ class _Transfer:
     restarted: int = 0
 
 
-def _attempt(client: httpx.Client, url: str, out, state: _Transfer, progress: Progress) -> None:
+def _attempt(
+    client: httpx.Client, url: str, out: BinaryIO, state: _Transfer, progress: Progress
+) -> None:
     """One GET: from the start, or from state.done with Range where bytes are held."""
     headers = {"Accept-Encoding": "identity"}
     if state.done:
@@ -577,7 +588,7 @@ def _attempt(client: httpx.Client, url: str, out, state: _Transfer, progress: Pr
     out.flush()
 
 
-def _restart(out, state: _Transfer) -> None:
+def _restart(out: BinaryIO, state: _Transfer) -> None:
     out.seek(0)
     out.truncate()
     state.done = 0

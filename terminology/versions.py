@@ -48,14 +48,19 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
+from typing import Any, TypeAlias
 
+from codesystem.fhir_types import JSON, Resource
 from terminology.params import check_parameters
 
 R5_EXT = "http://hl7.org/fhir/5.0/StructureDefinition/extension-"
 R4_EQUIVALENCE_EXT = "http://hl7.org/fhir/4.0/StructureDefinition/extension-ConceptMap.group.element.target.equivalence"
 
+ElementType: TypeAlias = "str | tuple[str, ...] | dict[str, ElementType]"
+"""An element's type: a FHIR datatype name, a tuple for a choice, a dict for a backbone."""
+
 # R5 metadata elements missing in R4, shared by the canonical resources: name -> value type.
-_METADATA = {
+_METADATA: dict[str, ElementType] = {
     "versionAlgorithm[x]": ("String", "Coding"),
     "copyrightLabel": "String",
     "approvalDate": "Date",
@@ -68,7 +73,7 @@ _METADATA = {
     "endorser": "ContactDetail",
     "relatedArtifact": "RelatedArtifact",
 }
-_CONTAINS_PROPERTY = {
+_CONTAINS_PROPERTY: dict[str, ElementType] = {
     "code": "Code",
     "value[x]": ("Code", "Coding", "String", "Integer", "Boolean", "DateTime", "Decimal"),
     "subProperty": {
@@ -78,7 +83,7 @@ _CONTAINS_PROPERTY = {
 }
 # Element path (a `*` after a name means: also inside that element, recursively) -> type:
 # a FHIR datatype name, a tuple for a choice, or a dict for a backbone element.
-R5_ONLY: dict[str, dict[str, object]] = {
+R5_ONLY: dict[str, dict[str, ElementType]] = {
     "CodeSystem": {
         **_METADATA,
         "concept*.designation.additionalUse": "Coding",
@@ -152,10 +157,10 @@ _TRANSLATE_REVERSE = {
 }
 FHIR_VERSION = {"r4": "4.0.1", "r5": "5.0.0"}
 
-Converter = Callable[[dict], None]
+Converter = Callable[[Resource], None]
 
 
-def to_r4(resource: dict) -> dict:
+def to_r4(resource: Resource) -> Resource:
     """The R4 form of an R5 resource: a converted copy, or the input itself when nothing
     differs (the hot path: most operation outputs are the same in both versions), so
     callers must not mutate the result."""
@@ -166,7 +171,7 @@ def to_r4(resource: dict) -> dict:
     return result
 
 
-def to_r5(resource: dict, operation: str | None = None, in_place: bool = False) -> dict:
+def to_r5(resource: Resource, operation: str | None = None, in_place: bool = False) -> Resource:
     """The R5 form of an R4 (or already R5) resource; a copy unless in_place (request
     bodies, parsed for this request only, need no copy).
 
@@ -187,9 +192,9 @@ def to_r5(resource: dict, operation: str | None = None, in_place: bool = False) 
 # --- the walkers -------------------------------------------------------------------------
 
 
-def _convert(resource: dict, table: dict[str, Converter]) -> None:
+def _convert(resource: Resource, table: dict[str, Converter]) -> None:
     """Convert one resource in place, then every resource nested in it."""
-    kind = resource.get("resourceType")
+    kind = resource.get("resourceType", "")
     for step in (_SPECIFIC[table is _R4].get(kind), table.get(kind)):
         if step:
             step(resource)
@@ -197,11 +202,11 @@ def _convert(resource: dict, table: dict[str, Converter]) -> None:
         _convert(nested, table)
 
 
-def _nested(resource: dict) -> list[dict]:
+def _nested(resource: Resource) -> list[Resource]:
     """The resources nested in one (a list, not a generator: this walk runs on every R4
     request and answer, and a batch holds a thousand nested Parameters)."""
     kind = resource.get("resourceType")
-    found: list[dict] = []
+    found: list[Resource] = []
     if kind == "Bundle":
         for entry in resource.get("entry", []):
             if isinstance(entry.get("resource"), dict):
@@ -215,7 +220,7 @@ def _nested(resource: dict) -> list[dict]:
     return found
 
 
-def _collect_resources(parameters: list, found: list[dict]) -> None:
+def _collect_resources(parameters: list[Any], found: list[Resource]) -> None:
     """Parameters and their parts (one level inline: most parts are leaves)."""
     for parameter in parameters:
         if parameter.__class__ is not dict:
@@ -234,7 +239,7 @@ def _collect_resources(parameters: list, found: list[dict]) -> None:
                 _collect_resources(part["part"], found)
 
 
-def _parents(node: dict, steps: list[str]) -> Iterator[dict]:
+def _parents(node: JSON, steps: list[str]) -> Iterator[JSON]:
     """The objects at the end of a dotted path; `name*` also descends name recursively."""
     if not steps:
         yield node
@@ -248,22 +253,23 @@ def _parents(node: dict, steps: list[str]) -> Iterator[dict]:
                 yield from _parents(child, steps)
 
 
-def _element_keys(node: dict, name: str, kind: object) -> list[tuple[str, str]]:
+def _element_keys(node: JSON, name: str, kind: ElementType) -> list[tuple[str, ElementType]]:
     """(json key, value type) of an element present in node; choices give value[x] keys."""
-    if name.endswith("[x]"):
+    if name.endswith("[x]") and isinstance(kind, tuple):  # a choice's type is a tuple
         stem = name[:-3]
-        return [(stem + t, t) for t in kind if stem + t in node]  # type: ignore[union-attr]
-    return [(name, kind)] if name in node else []  # type: ignore[list-item]
+        return [(stem + t, t) for t in kind if stem + t in node]
+    return [(name, kind)] if name in node else []
 
 
-def _to_extension(url: str, value: object, kind: object) -> dict:
+def _to_extension(url: str, value: object, kind: ElementType) -> JSON:
     """One R5 element value as an extension (complex backbones as sub-extensions)."""
     if isinstance(kind, dict):
+        # a backbone element's value is a JSON object (R5 JSON, as the types declare)
         return {"url": url, "extension": _sub_extensions(value, kind)}  # type: ignore[arg-type]
     return {"url": url, f"value{kind}": value}
 
 
-def _sub_extensions(value: dict, spec: dict) -> list[dict]:
+def _sub_extensions(value: JSON, spec: dict[str, ElementType]) -> list[JSON]:
     result = []
     for name, kind in spec.items():
         for key, type_ in _element_keys(value, name, kind):
@@ -272,7 +278,7 @@ def _sub_extensions(value: dict, spec: dict) -> list[dict]:
     return result
 
 
-def _from_extension(extension: dict, kind: object) -> tuple[str, object]:
+def _from_extension(extension: JSON, kind: ElementType) -> tuple[str, object]:
     """The (value type, value) an extension written by _to_extension holds."""
     if isinstance(kind, dict):
         return "", _from_sub_extensions(extension.get("extension", []), kind)
@@ -282,8 +288,8 @@ def _from_extension(extension: dict, kind: object) -> tuple[str, object]:
     return "", None
 
 
-def _from_sub_extensions(extensions: list[dict], spec: dict) -> dict:
-    result: dict = {}
+def _from_sub_extensions(extensions: list[JSON], spec: dict[str, ElementType]) -> JSON:
+    result: JSON = {}
     for name, kind in spec.items():
         stem = name.removesuffix("[x]")
         for ext in (e for e in extensions if e.get("url") == stem):
@@ -296,11 +302,11 @@ def _from_sub_extensions(extensions: list[dict], spec: dict) -> dict:
     return result
 
 
-def _as_list(value: object) -> list:
+def _as_list(value: object) -> list[object]:
     return value if isinstance(value, list) else [value]
 
 
-def _r5_only_to_r4(resource: dict) -> None:
+def _r5_only_to_r4(resource: Resource) -> None:
     for path, kind in R5_ONLY.get(resource["resourceType"], {}).items():
         steps = path.split(".")
         url = R5_EXT + resource["resourceType"] + "." + path.replace("*", "").removesuffix("[x]")
@@ -311,7 +317,7 @@ def _r5_only_to_r4(resource: dict) -> None:
                 parent.setdefault("extension", []).extend(extensions)
 
 
-def _r5_only_to_r5(resource: dict) -> None:
+def _r5_only_to_r5(resource: Resource) -> None:
     for path, kind in R5_ONLY.get(resource["resourceType"], {}).items():
         steps = path.split(".")
         name = steps[-1].removesuffix("[x]")
@@ -351,7 +357,7 @@ def _repeats(path: str) -> bool:
 R5_FILTER_OPS = frozenset({"child-of", "descendent-leaf"})
 
 
-def _filters(vs: dict) -> Iterator[tuple[str, dict]]:
+def _filters(vs: Resource) -> Iterator[tuple[str, JSON]]:
     compose = vs.get("compose")
     if not isinstance(compose, dict):
         return
@@ -362,7 +368,7 @@ def _filters(vs: dict) -> Iterator[tuple[str, dict]]:
                     yield kind, flt
 
 
-def _filter_ops_to_r4(vs: dict) -> None:
+def _filter_ops_to_r4(vs: Resource) -> None:
     for kind, flt in _filters(vs):
         if flt.get("op") in R5_FILTER_OPS:
             url = f"{R5_EXT}ValueSet.compose.{kind}.filter.op"
@@ -370,7 +376,7 @@ def _filter_ops_to_r4(vs: dict) -> None:
             holder.setdefault("extension", []).append({"url": url, "valueCode": flt.pop("op")})
 
 
-def _filter_ops_to_r5(vs: dict) -> None:
+def _filter_ops_to_r5(vs: Resource) -> None:
     for kind, flt in _filters(vs):
         holder = flt.get("_op")
         if not isinstance(holder, dict):
@@ -396,7 +402,7 @@ _UNMAPPED_MODE = ("provided", "use-source-code")
 _UNMAPPED_MAP = ("url", "otherMap")
 
 
-def _rename_scopes(cm: dict, to_r5: bool) -> None:
+def _rename_scopes(cm: JSON, to_r5: bool) -> None:
     for r4, r5 in _SCOPES:
         old, new = (r4, r5) if to_r5 else (r5, r4)
         for suffix in ("Uri", "Canonical"):
@@ -404,7 +410,7 @@ def _rename_scopes(cm: dict, to_r5: bool) -> None:
                 cm[new + suffix] = cm.pop(old + suffix)
 
 
-def _convert_unmapped(unmapped: dict, to_r5: bool) -> None:
+def _convert_unmapped(unmapped: JSON, to_r5: bool) -> None:
     mode, key = (
         (_UNMAPPED_MODE, _UNMAPPED_MAP) if to_r5 else (_UNMAPPED_MODE[::-1], _UNMAPPED_MAP[::-1])
     )
@@ -414,7 +420,7 @@ def _convert_unmapped(unmapped: dict, to_r5: bool) -> None:
         unmapped[key[1]] = unmapped.pop(key[0])
 
 
-def _concept_map_to_r5(cm: dict) -> None:
+def _concept_map_to_r5(cm: Resource) -> None:
     _rename_scopes(cm, to_r5=True)
     if isinstance(cm.get("identifier"), dict):
         cm["identifier"] = [cm["identifier"]]
@@ -429,7 +435,7 @@ def _concept_map_to_r5(cm: dict) -> None:
             _convert_unmapped(group["unmapped"], to_r5=True)
 
 
-def _element_to_r5(element: dict) -> None:
+def _element_to_r5(element: Resource) -> None:
     targets = []
     for target in element.get("target", []):
         equivalence = target.pop("equivalence", None)
@@ -452,7 +458,7 @@ def _element_to_r5(element: dict) -> None:
             del element["target"]
 
 
-def _depends_to_r5(depends: dict) -> dict:
+def _depends_to_r5(depends: JSON) -> JSON:
     if "attribute" in depends:
         return depends
     result = {"attribute": depends.get("property", "")}
@@ -466,7 +472,7 @@ def _depends_to_r5(depends: dict) -> dict:
     return result
 
 
-def _concept_map_to_r4(cm: dict) -> None:
+def _concept_map_to_r4(cm: Resource) -> None:
     _rename_scopes(cm, to_r5=False)
     if isinstance(cm.get("identifier"), list):
         cm["identifier"] = cm["identifier"][0] if cm["identifier"] else None
@@ -485,7 +491,7 @@ def _concept_map_to_r4(cm: dict) -> None:
             _convert_unmapped(group["unmapped"], to_r5=False)
 
 
-def _element_to_r4(element: dict) -> None:
+def _element_to_r4(element: Resource) -> None:
     if element.pop("noMap", False):
         element["target"] = [{"equivalence": "unmatched"}]
         return
@@ -505,7 +511,7 @@ def _element_to_r4(element: dict) -> None:
                 target[key] = [_depends_to_r4(d) for d in target[key]]
 
 
-def _depends_to_r4(depends: dict) -> dict:
+def _depends_to_r4(depends: JSON) -> JSON:
     result = {"property": depends.get("attribute", "")}
     if "valueCoding" in depends:
         coding = depends["valueCoding"]
@@ -519,23 +525,23 @@ def _depends_to_r4(depends: dict) -> dict:
     return result
 
 
-def _outcome_to_r4(outcome: dict) -> None:
+def _outcome_to_r4(outcome: Resource) -> None:
     for issue in outcome.get("issue", []):
         if issue.get("code") == "success":
             issue["code"] = "informational"
 
 
-def _capability_to_r4(resource: dict) -> None:
+def _capability_to_r4(resource: Resource) -> None:
     if str(resource.get("fhirVersion", "")).startswith("5."):
         resource["fhirVersion"] = FHIR_VERSION["r4"]
 
 
-def _capability_to_r5(resource: dict) -> None:
+def _capability_to_r5(resource: Resource) -> None:
     if str(resource.get("fhirVersion", "")).startswith("4."):
         resource["fhirVersion"] = FHIR_VERSION["r5"]
 
 
-def _parameters_to_r4(parameters: dict) -> None:
+def _parameters_to_r4(parameters: Resource) -> None:
     """$translate matches in R4's words: `equivalence` for relationship, and `source`, R4's
     name for the map a match comes from (uri); the concept translated from, R5 `source`
     (a Coding), becomes `sourceConcept`. `originMap` is kept (R4 clients of the reference
@@ -557,7 +563,7 @@ def _parameters_to_r4(parameters: dict) -> None:
         parameter["part"] = parts
 
 
-def parameter_value(parameter: dict, name: str):
+def parameter_value(parameter: JSON, name: str) -> object:
     """The value of the first part called name (None when absent)."""
     for part in parameter.get("part", []):
         if isinstance(part, dict) and part.get("name") == name:
@@ -565,7 +571,7 @@ def parameter_value(parameter: dict, name: str):
     return None
 
 
-def _parameters_to_r5(parameters: dict) -> None:
+def _parameters_to_r5(parameters: Resource) -> None:
     """R4 $translate matches back in the engine's words: `source` as the map (uri) gives
     way to `originMap`, `sourceConcept` is `source`. `equivalence` is kept, as HL7's Java
     converter keeps it (the tx-ecosystem R4 files expect it)."""
@@ -590,7 +596,7 @@ def _parameters_to_r5(parameters: dict) -> None:
         parameter["part"] = parts
 
 
-def _translate_inputs_to_r5(parameters: dict) -> None:
+def _translate_inputs_to_r5(parameters: Resource) -> None:
     """R4 $translate inputs in R5's names. With reverse=true R4 "reverses the meaning of the
     source and target parameters": the code given is a target code (its system stays
     `system`, the system of the code to translate; `targetsystem` then names the system
@@ -605,13 +611,13 @@ def _translate_inputs_to_r5(parameters: dict) -> None:
     parameters["parameter"] = [p for p in items if p.get("name") != "reverse"]
 
 
-def _bundle_to_r4(bundle: dict) -> None:
+def _bundle_to_r4(bundle: Resource) -> None:
     bundle.pop("issues", None)
 
 
-def _differs(resource: dict) -> bool:
+def _differs(resource: Resource) -> bool:
     """Whether the R4 form of a resource differs from its R5 form (a cheap walk, no copy)."""
-    kind = resource.get("resourceType")
+    kind = resource.get("resourceType", "")
     if kind in ("ConceptMap", "CapabilityStatement") or (kind == "Bundle" and "issues" in resource):
         return True
     if kind == "OperationOutcome":

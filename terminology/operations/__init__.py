@@ -1,56 +1,29 @@
-"""Terminology operations, one module per operation, over a per-request Context."""
+"""Terminology operations, one module per operation, over a per-request Context: the
+registry in scope, the frozen Request (terminology/request.py) and the run's state."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from terminology.budget import Budget, Limits
-from terminology.index import day
-from terminology.outcome import TerminologyError, finding, operation_outcome
-from terminology.params import Params
+from codesystem.fhir_types import JSON, Resource
+from terminology.budget import Budget
+from terminology.params import Params, value_of
 from terminology.registry import Registry
+from terminology.request import CODING_ONLY, Request, RunState
+from terminology.version_policy import VersionPolicy
 
-
-def canonical_parts(value: str) -> tuple[str, str | None]:
-    """'url|version' -> (url, version)."""
-    url, _, version = value.partition("|")
-    return url, version or None
-
-
-_LANGUAGE_TAG = re.compile(r"\*|[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*")
-
-
-def _language_list(value: str) -> bool:
-    """Whether value is a language tag, or a list of them with weights (as Accept-Language)."""
-    tags = [part.split(";")[0].strip() for part in value.split(",")]
-    return all(_LANGUAGE_TAG.fullmatch(tag) for tag in tags)
-
-
-# The parameters Facts are worked out from (and nothing else in a request's parameters).
-FACT_PARAMETERS = frozenset(
-    {
-        "displayLanguage",
-        "useSupplement",
-        "activeOnly",
-        "valueset-membership-only",
-        "inferSystem",
-        "lenient-display-validation",
-        "abstract",
-    }
-)
-FACTS_KEPT = 8  # Facts remembered per set of parameters (one per value set / languages)
+__all__ = ["Context", "Facts", "language_tags", "requested_supplements"]
+FACTS_KEPT = 8  # Facts a batch remembers (one per value set / language)
 
 
 @dataclass(slots=True)
 class Facts:
     """What a context says that the check of every coding asks: the languages and the
-    supplements asked for, and the request's flags. Reading them from the parameters for
-    each coding was a visible share of a batch's time; they are worked out once per
-    context (see Context.facts), and a batch's validations that repeat none of
-    FACT_PARAMETERS share their batch's. Read only once made."""
+    supplements asked for, and the request's flags. Worked out once per context (see
+    Context.facts); a batch's validations whose own parameters are of Scope.CODING share
+    their batch's. Read only once made."""
 
-    value_set: dict | None  # the value set they were worked out with (context.value_set)
+    value_set: Resource | None  # the value set they were worked out with (context.value_set)
     languages: tuple[str, ...]  # language tags asked for, best first (no q-values, no *)
     supplements: tuple[str, ...]  # supplement canonicals asked for, by request or value set
     active_only: bool  # activeOnly
@@ -76,7 +49,7 @@ def language_tags(raw: object) -> tuple[str, ...]:
 SUPPLEMENT_EXT = "http://hl7.org/fhir/StructureDefinition/valueset-supplement"
 
 
-def requested_supplements(params: Params, vs: dict | None) -> list[str]:
+def requested_supplements(params: Params, vs: Resource | None) -> list[str]:
     """Supplement canonicals asked for by the request or by the value set's extension."""
     if not params.has("useSupplement") and not (vs and vs.get("extension")):
         return []  # the usual request: none
@@ -87,116 +60,110 @@ def requested_supplements(params: Params, vs: dict | None) -> list[str]:
     return asked
 
 
-UNLIMITED = Limits(work=1 << 62, seconds=1e12, batch=1 << 62)  # contexts built without
-
-
-@dataclass
 class Context:
-    """What one request knows: resources in scope, its parameters, its languages."""
+    """What one operation works with: the resources in scope (registry), what was asked
+    (request: frozen) and what it changes while it runs (run)."""
 
-    registry: Registry
-    params: Params
-    languages: str | None = None
-    stored_only: bool = True
-    force_versions: dict[str, str] = field(default_factory=dict)
-    default_versions: dict[str, str] = field(default_factory=dict)
-    check_versions: dict[str, str] = field(default_factory=dict)
-    value_set_language: str | None = None
-    value_set: dict | None = None
-    valueset_versions: dict[str, str] = field(default_factory=dict)
-    date: str | None = None  # the `date` parameter (YYYY-MM-DD): answer as of that day
-    cost_limit: int | None = None  # a client's lower limit on an expansion's size
-    # what the request may spend: made from these on first use (a $lookup never spends)
-    limits: Limits = UNLIMITED
-    started: float = 0.0  # time.monotonic() when the request came in
-    deadline: float | None = None  # the caller's deadline, if it is earlier than the limits'
-    _budget: Budget | None = None
-    # imported value sets evaluated in this request: (id(vs), strict) -> (vs, Expanded);
-    # made by the first import (most requests import none)
-    imported: dict[tuple, tuple] | None = None
+    __slots__ = ("registry", "request", "run", "params", "versions")
 
-    @classmethod
-    def build(
-        cls,
-        registry: Registry,
-        params: Params,
-        languages: str | None,
-        stored_only: bool,
-        limits: Limits = UNLIMITED,
-        started: float = 0.0,
-        deadline: float | None = None,
-    ) -> Context:
-        context = cls(registry, params, languages, stored_only)
-        context.limits, context.started, context.deadline = limits, started, deadline
-        for name, target in (
-            ("force-system-version", context.force_versions),
-            ("system-version", context.default_versions),
-            ("check-system-version", context.check_versions),
-            ("default-valueset-version", context.valueset_versions),
-        ):
-            for value in params.all(name):
-                url, version = canonical_parts(str(value))
-                if version:
-                    target[registry.canonical(url)] = version
-        shown = params.get("displayLanguage")
-        if shown is not None and not _language_list(str(shown)):
-            found = finding("INVALID_DISPLAY_NAME", shown)
-            raise TerminologyError(400, operation_outcome([found]))
-        if params.get("date"):
-            context.date = day(str(params.get("date")))
-            # the release in force at that date, unless a version is asked for
-            for url, version in registry.in_force(context.date).items():
-                context.default_versions.setdefault(url, version)
-        return context
+    def __init__(self, registry: Registry, request: Request, run: RunState | None = None) -> None:
+        self.registry, self.request = registry, request
+        self.run = run if run is not None else RunState(request.edge)
+        self.params: Params = request.params  # read by every operation: an attribute
+        self.versions: VersionPolicy = request.options.versions
+
+    def for_validation(self, own: list[JSON], budget: Budget) -> Context:
+        """The context of a $batch-validate-code validation: its own parameters (checked
+        here) before this batch context's, built into a request by the one constructor
+        (Request.build); the batch's registry with its own tx-resources; spending budget."""
+        params = self.params.preceded_by(own)
+        registry, edge = self.registry, self.request.edge
+        if "tx-resource" in params.own_names:
+            resources = [value_of(p) for p in own if p["name"] == "tx-resource"]
+            registry = registry.layer([r for r in resources if isinstance(r, dict)])
+            edge = edge._replace(stored_only=False)
+        request = Request.build(registry, params, edge, over=self.request)
+        shares = params.own_names <= CODING_ONLY  # its Facts are the batch's
+        return Context(
+            registry, request, RunState(edge, budget, self.run.shared if shares else None)
+        )
+
+    @property
+    def languages(self) -> str | None:
+        return self.request.edge.languages
+
+    @property
+    def stored_only(self) -> bool:
+        return self.request.edge.stored_only
+
+    @property
+    def cost_limit(self) -> int | None:
+        return self.request.edge.cost_limit
+
+    @property
+    def date(self) -> str | None:
+        return self.request.options.date
 
     @property
     def budget(self) -> Budget:
-        """The request's budget (terminology/budget.py), counted from when it came in."""
-        found = self._budget
-        if found is None:
-            limits = self.limits
-            found = self._budget = Budget(
-                limits.work, limits.seconds, self.deadline, limits.batch, self.started
-            )
-        return found
+        return self.run.budget
+
+    @property
+    def value_set(self) -> Resource | None:
+        return self.run.value_set
+
+    @property
+    def value_set_language(self) -> str | None:
+        return self.run.value_set_language
 
     @property
     def display_language(self) -> str | None:
-        return self.params.get("displayLanguage") or self.languages or self.value_set_language
+        request = self.request
+        return (
+            request.options.display_language
+            or request.edge.languages
+            or self.run.value_set_language
+        )
 
     def facts(self) -> Facts:
         """This context's Facts: a batch's validations share them when their own parameters
         do not change them (and the languages and the value set are the same)."""
-        kept = self.params.shared_memo(FACT_PARAMETERS)
+        kept: dict[tuple[str, str | None, int], Facts] | None = self.run.shared
         if kept is None:  # a request of its own: worked out once, by its caller
             return self._facts()
-        key = ("facts", self.languages, self.value_set_language, id(self.value_set))
+        vs = self.run.value_set
+        key = ("facts", self.run.value_set_language, id(vs))
         found = kept.get(key)
-        if found is None or found.value_set is not self.value_set:  # (an id reused)
+        if found is None or found.value_set is not vs:  # (an id reused)
             if len(kept) >= FACTS_KEPT:
                 kept.clear()
             found = kept[key] = self._facts()
         return found
 
     def _facts(self) -> Facts:
-        params, vs = self.params, self.value_set
+        options, vs = self.request.options, self.run.value_set
         return Facts(
             value_set=vs,
             languages=language_tags(self.display_language),
-            supplements=tuple(requested_supplements(params, vs)),
-            active_only=params.flag("activeOnly"),
-            membership_only=params.flag("valueset-membership-only"),
-            infer_system=params.flag("inferSystem"),
-            lenient_display=params.flag("lenient-display-validation"),
-            abstract_refused=params.get("abstract") is False,
+            supplements=tuple(requested_supplements(self.params, vs)),
+            active_only=options.active_only,
+            membership_only=options.membership_only,
+            infer_system=options.infer_system,
+            lenient_display=options.lenient_display,
+            abstract_refused=options.abstract_refused,
         )
 
-    def use_value_set_language(self, vs: dict) -> None:
+    def use_value_set_language(self, vs: Resource) -> None:
         """A value set's own display language (expansion-parameter extension or language)."""
+        run = self.run
         for ext in vs.get("compose", {}).get("extension", []):
             if ext.get("url", "").endswith("valueset-expansion-parameter"):
                 parts = {e.get("url"): e for e in ext.get("extension", [])}
                 if parts.get("name", {}).get("valueCode") == "displayLanguage":
-                    self.value_set_language = parts.get("value", {}).get("valueCode")
+                    run.value_set_language = parts.get("value", {}).get("valueCode")
                     return
-        self.value_set_language = vs.get("language")
+        run.value_set_language = vs.get("language")
+
+    def against(self, vs: Resource, language: str | None) -> None:
+        """Validate against vs, whose display language is language."""
+        self.run.value_set, self.run.value_set_language = vs, language

@@ -17,6 +17,7 @@ from weakref import WeakKeyDictionary
 
 import orjson
 
+from codesystem.fhir_types import JSON, Resource
 from terminology.budget import TooCostly
 from terminology.caches import Memo
 from terminology.operations import Context
@@ -28,6 +29,8 @@ from terminology.operations.validate import (
 )
 from terminology.outcome import TerminologyError, invalid
 from terminology.params import Params
+from terminology.registry import Registry
+from terminology.request import SAME_VALUE_SET, Request, RunState
 
 # Answers per stored registry, per batch context (the outer parameters, languages, instance),
 # per validation (its parameters as JSON): the engine is a pure function of the stored
@@ -42,7 +45,7 @@ from terminology.params import Params
 MEMO_CONTEXTS = 4
 CONTEXT_KEY_MAX = 64 * 1024
 ANSWER_BYTES_PER_JSON_BYTE = 6  # a small answer's dicts and strings, per byte of its JSON
-_MEMO: WeakKeyDictionary = WeakKeyDictionary()
+_MEMO: WeakKeyDictionary[Registry, dict[tuple[object, ...], Memo]] = WeakKeyDictionary()
 _memo_on = True
 
 
@@ -54,7 +57,7 @@ def use_memo(on: bool) -> None:
     _MEMO.clear()
 
 
-def _memo(context: Context, shared: list[dict], instance_id: str | None) -> Memo | None:
+def _memo(context: Context, shared: list[JSON], instance_id: str | None) -> Memo | None:
     if not _memo_on or not context.stored_only:
         return None
     try:
@@ -73,7 +76,7 @@ def _memo(context: Context, shared: list[dict], instance_id: str | None) -> Memo
     return found
 
 
-def _plain(answer: dict) -> bool:
+def _plain(answer: Resource) -> bool:
     """A valid answer without issues (what most validations of real codes give)."""
     params = answer.get("parameter", [])
     return all(p.get("name") != "issues" for p in params) and any(
@@ -81,15 +84,10 @@ def _plain(answer: dict) -> bool:
     )
 
 
-# Parameters that choose the value set (or the supplements applied with it): a validation
-# that gives one of its own is run on its own, as a single $validate-code.
-PREPARED_BY = frozenset({"url", "context", "valueSet", "valueSetVersion", "useSupplement"})
-
-
 VALIDATION_COST = 20  # budget units a validation spends besides its own work
 
 
-def run(context: Context, instance_id: str | None = None) -> dict:
+def run(context: Context, instance_id: str | None = None) -> Resource:
     requests = context.params.all("validation")
     budget = context.budget
     if len(requests) > budget.batch:
@@ -106,19 +104,19 @@ def run(context: Context, instance_id: str | None = None) -> dict:
         budget.spend(VALIDATION_COST)
         inner = _validation_parameters(request)
         key = _memo_key(inner) if memo is not None else None
-        answer = memo.get(key) if key is not None else None
+        answer = memo.get(key) if memo is not None and key is not None else None
         if answer is None:
             answer = validations.answer(inner)
             if key is not None and _plain(answer):
                 # shared by later answers: never mutated; the key copied to its own size
                 key = bytes(memoryview(key))
                 size = len(key) + ANSWER_BYTES_PER_JSON_BYTE * len(orjson.dumps(answer))
-                memo.put(key, answer, size)  # type: ignore[union-attr]
+                memo.put(key, answer, size)  # type: ignore[union-attr]  # a key only with a memo
         answers.append({"name": "validation", "resource": answer})
     return {"resourceType": "Parameters", "parameter": answers}
 
 
-def _validation_parameters(request: object) -> list[dict]:
+def _validation_parameters(request: object) -> list[JSON]:
     """A validation's own parameters; a validation that is not a Parameters resource with a
     list of parameters makes the whole request a bad one."""
     if not isinstance(request, dict) or request.get("resourceType") != "Parameters":
@@ -135,7 +133,11 @@ def _kind(request: object) -> str:
     return type(request).__name__
 
 
-def _memo_key(inner: list) -> bytes | None:
+def _memo_key(inner: list[JSON]) -> bytes | None:
+    """A validation's parameters as a key; None (not memoised) when it brings resources of
+    its own (answered over a registry of its own)."""
+    if any(isinstance(p, dict) and p.get("name") == "tx-resource" for p in inner):
+        return None
     try:
         return orjson.dumps(inner)
     except (TypeError, orjson.JSONEncodeError):
@@ -143,19 +145,29 @@ def _memo_key(inner: list) -> bytes | None:
 
 
 class _Validations:
-    """Answers one batch's validations: the shared parameters, and the value set they name
-    prepared once (on first use) for every validation that does not name its own."""
+    """Answers one batch's validations: each is the single $validate-code with its own
+    parameters before the batch's (Context.for_validation; request.BATCH_ITEM_SCOPE says
+    what they change), its registry the batch's with its own tx-resources. The value set
+    the batch names is prepared once (on first use) for every validation that changes
+    neither the value set nor the versions in play."""
 
     def __init__(self, context: Context, shared: Params, instance_id: str | None) -> None:
-        self.context, self.shared, self.instance_id = context, shared, instance_id
+        self.instance_id = instance_id
+        registry = context.registry
+        edge = context.request.edge
+        # the batch's own request: the shared parameters (its Facts shared through run)
+        self.context = Context(
+            registry, Request.build(registry, shared, edge), RunState(edge, context.budget, {})
+        )
         self.prepared: PreparedValueSet | None = None
         self.tried = False
 
-    def answer(self, inner: list[dict]) -> dict:
+    def answer(self, inner: list[JSON]) -> Resource:
         """The validation's answer, or its error's OperationOutcome."""
-        own = _for(self.context, self.shared.preceded_by(inner))
-        prepared = None if _overrides(inner) else self._prepared()
         try:
+            own = self.context.for_validation(inner, self.context.budget)
+            same = own.params.own_names <= SAME_VALUE_SET
+            prepared = self._prepared() if same else None
             if prepared is not None:
                 return validate_prepared(own, prepared)
             return run_value_set(own, self.instance_id)
@@ -170,25 +182,9 @@ class _Validations:
         if not self.tried:
             self.tried = True
             try:
-                self.prepared = prepare_value_set(_for(self.context, self.shared), self.instance_id)
+                self.prepared = prepare_value_set(self.context, self.instance_id)
             except TooCostly:
                 raise  # the whole batch stops
             except TerminologyError:  # reported per validation by the plain path
                 self.prepared = None
         return self.prepared
-
-
-def _overrides(inner: list[dict]) -> bool:
-    """Whether a validation names its own value set (or supplements)."""
-    return any(p["name"] in PREPARED_BY for p in inner)
-
-
-def _for(context: Context, params: Params) -> Context:
-    """The context of one validation: the batch's, with these parameters (a shallow copy,
-    without dataclasses.replace's or copy.copy's cost: a batch makes a thousand)."""
-    inner = Context.__new__(Context)
-    inner.__dict__.update(context.__dict__)
-    inner._budget = context.budget  # the batch's one budget, spent by every validation
-    inner.params = params
-    inner.imported = None  # evaluated under this validation's own version parameters
-    return inner

@@ -9,17 +9,19 @@ are compared by code, nested ones included.
 
 from __future__ import annotations
 
+from codesystem.fhir_types import JSON, Resource
 from codesystem.history import changes_to_parameters, compare_releases
+from terminology import resolver
 from terminology.operations import Context
-from terminology.outcome import TerminologyError, not_found
+from terminology.outcome import TerminologyError
 
 
-def changes(old_cs: dict, new_cs: dict) -> dict:
+def changes(old_cs: Resource, new_cs: Resource) -> Resource:
     """The $changes response (R5 Parameters) from the older to the newer CodeSystem."""
     return changes_to_parameters(compare_releases(_flat(old_cs), _flat(new_cs)))
 
 
-def run(context: Context, instance_id: str | None = None) -> dict:
+def run(context: Context, instance_id: str | None = None) -> Resource:
     system = _system(context, instance_id)
     old, new = (_version(context, system, name) for name in ("fromVersion", "toVersion"))
     return changes(old, new)
@@ -27,37 +29,32 @@ def run(context: Context, instance_id: str | None = None) -> dict:
 
 def _system(context: Context, instance_id: str | None) -> str:
     if instance_id:
-        resource = context.registry.by_id("CodeSystem", instance_id)
-        if resource is None:
-            raise not_found("UNKNOWN_RESOURCE_ID", "CodeSystem", instance_id)
-        return resource["url"]
+        url: str = resolver.instance(context.registry, "CodeSystem", instance_id)["url"]
+        return url
     system = context.params.get("system") or context.params.get("url")
     if not system:
         raise TerminologyError.of(400, "required", "invalid-data", "PARAM_MISSING", "system")
     return context.registry.canonical(str(system))
 
 
-def _version(context: Context, system: str, name: str) -> dict:
+def _version(context: Context, system: str, name: str) -> Resource:
     """The stored CodeSystem at the version a parameter names (exactly, no wildcard)."""
     version = context.params.get(name)
     if not version:
         raise TerminologyError.of(400, "required", "invalid-data", "PARAM_MISSING", name)
-    known = context.registry.versions("CodeSystem", system)
-    if not known:
-        raise not_found("UNKNOWN_CODESYSTEM_CHANGES", system)
     held = context.registry.candidates("CodeSystem", system)
     found = next((r for r in held if r.get("version") == version), None)
     if found is None:
-        raise not_found("UNKNOWN_CODESYSTEM_VERSION_CHANGES", system, version, ", ".join(known))
+        raise resolver.unknown_code_system_error(context.registry, system, version, "changes")
     return found
 
 
-def _flat(cs: dict) -> dict:
+def _flat(cs: Resource) -> Resource:
     """The code system with nested concepts listed flat (compare_releases reads the top
     level), each without its children (they are compared on their own)."""
     if not any("concept" in c for c in cs.get("concept", [])):
         return cs
-    flat: list[dict] = []
+    flat: list[JSON] = []
     stack = list(reversed(cs.get("concept", [])))
     while stack:
         concept = stack.pop()

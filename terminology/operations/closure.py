@@ -22,6 +22,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from codesystem.fhir_types import JSON, Resource
+from terminology import resolver
 from terminology.caches import LruMemo, estimate
 from terminology.operations import Context
 from terminology.outcome import TerminologyError, invalid, not_found
@@ -66,7 +68,7 @@ def _table(name: str, fresh: bool) -> Table:
     if fresh:
         _TABLES.put(name, Table(), Table().bytes(name))
     found = _TABLES.get(name)
-    if found is None:
+    if not isinstance(found, Table):  # None: not held (the memo holds only tables)
         raise not_found("CLOSURE_UNKNOWN", name)
     return found
 
@@ -88,9 +90,7 @@ def _add(context: Context, table: Table, concepts: list[tuple[str, str]]) -> lis
     grown = {system: set(codes) for system, codes in table.concepts.items()}
     size = table.size
     for system, code in concepts:
-        cs = context.registry.code_system(system)
-        if cs is None:
-            raise not_found("UNKNOWN_CODESYSTEM", system)
+        cs = resolver.code_system(context.registry, system, None, "lookup")
         concept = cs.find(code)
         if concept is None:
             raise not_found("Unknown_Code_in_Version", code, cs.url, cs.version or "")
@@ -117,12 +117,12 @@ def _add(context: Context, table: Table, concepts: list[tuple[str, str]]) -> lis
     return new
 
 
-def _concept_map(name: str, version: int, entries: list[Entry]) -> dict:
+def _concept_map(name: str, version: int, entries: list[Entry]) -> Resource:
     groups: dict[str, dict[str, list[str]]] = {}
     for entry in entries:
         elements = groups.setdefault(entry.system, {})
         elements.setdefault(entry.source, []).append(entry.target)
-    result: dict = {
+    result: Resource = {
         "resourceType": "ConceptMap",
         "id": str(uuid.uuid4()),
         "version": str(version),
@@ -147,7 +147,7 @@ def _concept_map(name: str, version: int, entries: list[Entry]) -> dict:
     return result
 
 
-def _target(code: str) -> dict:
+def _target(code: str) -> JSON:
     # R4 calls this relationship `subsumes` (the target subsumes the source): kept for /r4
     return {
         "extension": [{"url": R4_EQUIVALENCE_EXT, "valueCode": "subsumes"}],
@@ -162,7 +162,7 @@ def _name(name: str) -> str:
     return "Closure_" + kept if not kept[:1].isalpha() else kept
 
 
-def run(context: Context, instance_id: str | None = None) -> dict:
+def run(context: Context, instance_id: str | None = None) -> Resource:
     name = context.params.get("name")
     if not name:
         raise TerminologyError.of(400, "required", "invalid-data", "PARAM_MISSING", "name")

@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cmp_to_key
-from typing import Any
+from typing import Protocol, TypeAlias, cast
 
 import re2
 
+from codesystem.fhir_types import JSON, Resource
+from terminology import resolver
 from terminology.budget import Budget
-from terminology.caches import estimate
-from terminology.index import CodeSystemIndex, Concept
+from terminology.caches import Kept, estimate
+from terminology.index import Concept
 from terminology.operations import Context
 from terminology.outcome import TerminologyError, finding, issue, operation_outcome
-from terminology.registry import version_key, version_matches
+from terminology.providers import CodeSystemProvider
+from terminology.registry import version_key
+from terminology.version_policy import VersionKey, check_version
 
 MAX_EXPANSION = 50_000
 MAX_IMPORT_DEPTH = 64  # value sets importing value sets: deeper chains are refused (422)
@@ -32,12 +37,12 @@ class Entry:
     system: str
     code: str
     display: str | None
-    cs: CodeSystemIndex | None
+    cs: CodeSystemProvider | None
     concept: Concept | None
     version: str | None = None
-    designations: list[dict] | None = None
+    designations: list[JSON] | None = None
     deprecated: bool = False  # marked deprecated by the value set itself
-    extensions: list[dict] | None = None  # the value set's compose.concept extensions
+    extensions: list[JSON] | None = None  # the value set's compose.concept extensions
 
     @property
     def key(self) -> tuple[str, str | None, str]:
@@ -53,7 +58,7 @@ class Expanded:
     """The evaluated compose of a value set."""
 
     entries: dict[tuple[str, str | None, str], Entry] = field(default_factory=dict)
-    used: dict[str, CodeSystemIndex] = field(default_factory=dict)
+    used: dict[str, CodeSystemProvider] = field(default_factory=dict)
     used_valuesets: list[str] = field(default_factory=list)
     statuses: dict[str, tuple[str, str]] = field(default_factory=dict)
     supplements: list[str] = field(default_factory=list)  # per request, never in the cache
@@ -66,8 +71,8 @@ class Expanded:
     # (version plans, plain systems: see validate.prepare_value_set); kept here, since an
     # expansion is cached per registry, value set and version parameters, which is all
     # those depend on besides the coding
-    plans: dict[tuple, Any] = field(default_factory=dict)  # VersionPlan by coding shape
-    plain_systems: set[tuple] = field(default_factory=set)
+    plans: Kept = field(default_factory=lambda: Kept(PLANS_KEPT))  # VersionPlan by coding shape
+    plain_systems: Kept = field(default_factory=lambda: Kept(SYSTEMS_KEPT))  # (system, version)
     # what the evaluation consulted: the code systems (canonical urls) its includes named and
     # the value sets it imported (urls as written): only their version parameters can change
     # it, so a cached evaluation serves every request that agrees on those (see _relevant)
@@ -108,27 +113,31 @@ class Expanded:
                 return entry
         return found[0] if found else None
 
-    warnings: list[dict] = field(default_factory=list)
+    warnings: list[JSON] = field(default_factory=list)
 
+
+_Variant: TypeAlias = tuple[object, object, VersionKey, Expanded]
+"""One evaluation the expansions memo keeps: (compose, contained, _relevant, the evaluation)."""
 
 STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
 
 
-def status_flag(resource: dict) -> str | None:
+def status_flag(resource: Resource) -> str | None:
     """Why a referenced resource deserves a status warning: deprecated, withdrawn, draft,
     experimental, retired (None when it is a plain active resource)."""
     for ext in resource.get("extension", []):
-        flag = ext.get("valueCode")
+        flag: str | None = ext.get("valueCode")
         if ext.get("url") == STANDARDS_STATUS and flag in ("deprecated", "withdrawn"):
-            return ext["valueCode"]
-    if resource.get("status") in ("draft", "retired"):
-        return resource["status"]
+            return flag
+    status: str | None = resource.get("status")
+    if status in ("draft", "retired"):
+        return status
     if resource.get("experimental") is True:
         return "experimental"
     return None
 
 
-def vs_key(vs: dict) -> str:
+def vs_key(vs: Resource) -> str:
     if not vs.get("url"):
         return "(unidentified)"
     return f"{vs['url']}|{vs['version']}" if vs.get("version") else vs["url"]
@@ -144,30 +153,13 @@ class UnknownSystem(Exception):
 
 def resolve_include_system(
     context: Context, system: str, version: str | None
-) -> tuple[CodeSystemIndex | None, str | None]:
+) -> tuple[CodeSystemProvider | None, str | None]:
     """The code system an include (or a coding) refers to, after version parameters.
     Returns (index, the version that was asked for)."""
     system = context.registry.canonical(system)
-    asked = (
-        context.force_versions.get(system)
-        or version
-        or context.default_versions.get(system)
-        or context.check_versions.get(system)
-    )
+    asked = context.versions.chosen(system, version)
     cs = context.registry.code_system(system, asked)
     return cs, asked
-
-
-def check_version(context: Context, cs: CodeSystemIndex) -> None:
-    required = context.check_versions.get(cs.url)
-    if required and not version_matches(required, cs.version):
-        found = finding(
-            "VALUESET_VERSION_CHECK",
-            cs.version,
-            cs.url,
-            required,
-        )
-        raise TerminologyError(400, operation_outcome([found]))
 
 
 class Composer:
@@ -178,7 +170,7 @@ class Composer:
         self.path = path
         self.strict = strict
 
-    def evaluate(self, vs: dict) -> Expanded:
+    def evaluate(self, vs: Resource) -> Expanded:
         """The compose of vs. A stored value set's (or an implicit one's) is cached across
         requests when no tx-resources are in play (per compose, and per the version
         parameters of what it consulted: _relevant); an imported one's is evaluated once per
@@ -191,7 +183,7 @@ class Composer:
         compose, contained = vs.get("compose"), vs.get("contained")
         key = (id(compose), self.strict)
         memo = context.registry.expansions
-        held = memo.get(key) or ()
+        held = cast("tuple[_Variant, ...]", memo.get(key) or ())  # what this method put
         for entry in held:  # (compose, contained, relevant, expanded): the memo keeps them
             same = entry[0] is compose and entry[1] is contained  # alive, so ids stay theirs
             if same and entry[2] == _relevant(context, entry[3]):
@@ -202,14 +194,15 @@ class Composer:
         memo.put(key, tuple(kept), sum(_expanded_size(e[3]) + estimate(e[2]) for e in kept))
         return found
 
-    def _imported(self, vs: dict) -> Expanded:
+    def _imported(self, vs: Resource) -> Expanded:
         """An imported value set's compose, once per request (value sets importing the next
         level twice would otherwise evaluate the last level 2^levels times)."""
-        imported = self.context.imported
+        run = self.context.run
+        imported = run.imported
         if imported is None:
-            imported = self.context.imported = {}
+            imported = run.imported = {}
         key = (id(vs), self.strict)
-        found = imported.get(key)
+        found: tuple[Resource, Expanded] | None = imported.get(key)
         if found is not None and found[0] is vs:
             return found[1]
         if len(self.path) >= MAX_IMPORT_DEPTH:
@@ -228,7 +221,7 @@ class Composer:
         imported[key] = (vs, expanded)
         return expanded
 
-    def _evaluate(self, vs: dict) -> Expanded:
+    def _evaluate(self, vs: Resource) -> Expanded:
         key = vs_key(vs)
         if key in self.path:
             chain = ", ".join((*self.path,))
@@ -281,7 +274,7 @@ class Composer:
         return result
 
     # -- one include / exclude ------------------------------------------------------------
-    def _include(self, include: dict, i: int, kind: str, result: Expanded) -> list[Entry]:
+    def _include(self, include: JSON, i: int, kind: str, result: Expanded) -> list[Entry]:
         imported = self._imports(include, result)
         if not include.get("system"):
             return list(imported.values()) if imported is not None else []
@@ -290,13 +283,12 @@ class Composer:
             entries = [e for e in entries if e.code_key in imported]
         return entries
 
-    def _imports(self, include: dict, result: Expanded) -> dict | None:
+    def _imports(self, include: JSON, result: Expanded) -> dict[tuple[str, str], Entry] | None:
         """Intersection of the imported value sets, None when the include imports none."""
-        found: dict | None = None
+        found: dict[tuple[str, str], Entry] | None = None
         for url in include.get("valueSet", []):
             result.value_sets.add(url.partition("|")[0])
-            if "|" not in url and url in self.context.valueset_versions:
-                url = f"{url}|{self.context.valueset_versions[url]}"
+            url = self.context.versions.value_set(url)
             vs = self._contained.get(url) or self.context.registry.value_set(url)
             if vs is None:
                 raise _unknown_import(url, self.strict)
@@ -310,13 +302,13 @@ class Composer:
             result.statuses.update(expanded.statuses)
             if not url.startswith("#"):
                 result.used_valuesets.append(vs_key(vs))
-                if status_flag(vs):
-                    result.statuses[vs_key(vs)] = ("ValueSet", status_flag(vs))
+                if flag := status_flag(vs):
+                    result.statuses[vs_key(vs)] = ("ValueSet", flag)
             codes = {e.code_key: e for e in expanded.entries.values()}
             found = codes if found is None else {k: v for k, v in found.items() if k in codes}
         return found
 
-    def _system_entries(self, include: dict, i: int, kind: str, result: Expanded) -> list[Entry]:
+    def _system_entries(self, include: JSON, i: int, kind: str, result: Expanded) -> list[Entry]:
         system = include["system"]
         result.systems.add(self.context.registry.canonical(system))
         if not include.get("version"):
@@ -326,14 +318,13 @@ class Composer:
             known = self.context.registry.versions("CodeSystem", system)
             raise UnknownSystem(self.context.registry.canonical(system), asked, known)
         if self.strict:
-            check_version(self.context, cs)
+            check_version(self.context.versions, cs)
         context = self.context
-        pinned_by = context.default_versions.keys() | context.check_versions.keys()
-        if not include.get("version") and cs.url not in context.force_versions:
-            result.defaulted |= {cs.url} & pinned_by
+        if not include.get("version") and context.versions.defaults(cs.url):
+            result.defaulted.add(cs.url)
         result.used[cs.key] = cs
-        if status_flag(cs.resource):
-            result.statuses[cs.key] = ("CodeSystem", status_flag(cs.resource))
+        if flag := status_flag(cs.resource):
+            result.statuses[cs.key] = ("CodeSystem", flag)
         budget = context.budget
         if include.get("concept"):
             budget.spend(len(include["concept"]))
@@ -352,7 +343,7 @@ class Composer:
         budget.spend(len(codes))
         return [self._entry(cs, cs.concepts[c]) for c in codes]
 
-    def _concept_list(self, cs: CodeSystemIndex, concepts: list[dict]) -> list[Entry]:
+    def _concept_list(self, cs: CodeSystemProvider, concepts: list[JSON]) -> list[Entry]:
         entries = []
         for item in concepts:
             concept = cs.find(item["code"])
@@ -369,43 +360,23 @@ class Composer:
         return entries
 
     @staticmethod
-    def _entry(cs: CodeSystemIndex, concept: Concept) -> Entry:
+    def _entry(cs: CodeSystemProvider, concept: Concept) -> Entry:
         return Entry(cs.url, concept.code, concept.display, cs, concept, cs.version)
 
 
-def _relevant(context: Context, expanded: Expanded) -> tuple:
+def _relevant(context: Context, expanded: Expanded) -> VersionKey:
     """The version parameters of what an evaluation consulted (its code systems, the default
     versions only of those it included without a version, and its imported value sets): all
     a cached evaluation depends on besides its compose and the registry.
     Versions given for anything else (a flood of distinct `system-version` values, say)
     reuse it instead of caching it again."""
-    if not (
-        context.force_versions
-        or context.default_versions
-        or context.check_versions
-        or context.valueset_versions
-    ):
-        return _NO_VERSIONS  # most requests give none
-    systems = expanded.systems
-    return (
-        _restricted(context.force_versions, systems),
-        _restricted(context.default_versions, expanded.versionless),  # a default: for those
-        _restricted(context.check_versions, systems),
-        _restricted(context.valueset_versions, expanded.value_sets),
-    )
-
-
-_NO_VERSIONS: tuple = ((), (), (), ())
-
-
-def _restricted(versions: dict[str, str], keys: set[str]) -> tuple[tuple[str, str], ...]:
-    if not versions:  # most requests give none
-        return ()
-    return tuple(sorted((k, v) for k, v in versions.items() if k in keys))
+    return context.versions.relevant(expanded.systems, expanded.versionless, expanded.value_sets)
 
 
 ENTRY_BYTES = 600  # an expansion entry, its key and its share of the lookup tables
 PLANS_BYTES = 400_000  # what validation may add to an expansion (version plans, systems)
+PLANS_KEPT = 256  # version plans remembered per expansion (validate._plan)
+SYSTEMS_KEPT = 64  # plain systems remembered per expansion (validate._known_plain)
 
 
 def _expanded_size(expanded: Expanded) -> int:
@@ -416,7 +387,7 @@ def _expanded_size(expanded: Expanded) -> int:
 EXPANSION_PARAMETER = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"
 
 
-def _versions_match(compose: dict) -> bool:
+def _versions_match(compose: JSON) -> bool:
     """Whether codes are matched across versions (the `versionsMatch` expansion parameter of
     the compose; unset, it holds when every include and exclude pins a version of one system
     and none is both included and excluded: excluding one version from another)."""
@@ -437,11 +408,11 @@ def _versions_match(compose: dict) -> bool:
     return not {i["version"] for i in includes} & {e["version"] for e in excludes}
 
 
-def _newest_first(includes: list[dict]) -> list[tuple[int, dict]]:
+def _newest_first(includes: list[JSON]) -> list[tuple[int, JSON]]:
     """The includes with their indexes, two pinned versions of one system taken newest
     first (as the reference server does), everything else in order."""
 
-    def compare(a: tuple[int, dict], b: tuple[int, dict]) -> int:
+    def compare(a: tuple[int, JSON], b: tuple[int, JSON]) -> int:
         x, y = a[1], b[1]
         if x.get("system") != y.get("system") or not x.get("version") or not y.get("version"):
             return 0
@@ -454,7 +425,7 @@ def _newest_first(includes: list[dict]) -> list[tuple[int, dict]]:
 VS_DEPRECATED = "http://hl7.org/fhir/StructureDefinition/valueset-deprecated"
 
 
-def _marked_deprecated(item: dict) -> bool:
+def _marked_deprecated(item: JSON) -> bool:
     """A compose concept flagged deprecated (valueset-deprecated extension)."""
     for ext in item.get("extension", []):
         if (
@@ -473,13 +444,13 @@ def _unknown_import(url: str, expanding: bool = True) -> TerminologyError:
     if version and expanding:
         found = finding("VS_EXP_IMPORT_UNK_PINNED", base, version)
     else:
-        found = finding("Unable_to_resolve_value_Set_", url)
+        found = resolver.unknown_value_set_issue(url)
     return TerminologyError(404, operation_outcome([found]))
 
 
 # -- filters ---------------------------------------------------------------------------------
 def apply_filter(
-    cs: CodeSystemIndex, flt: dict, where: str, budget: Budget | None = None
+    cs: CodeSystemProvider, flt: JSON, where: str, budget: Budget | None = None
 ) -> list[str]:
     """The codes of cs that pass one compose filter, in hierarchy order."""
     budget = budget or Budget.unlimited()
@@ -512,19 +483,19 @@ def apply_filter(
     return [c for c in ordered if c in keep]
 
 
-def _known_property(cs: CodeSystemIndex, prop: str) -> bool:
+def _known_property(cs: CodeSystemProvider, prop: str) -> bool:
     return prop in cs.declared or prop in cs.property_values or prop in ("inactive", "status")
 
 
-def _codes_by_code(cs: CodeSystemIndex) -> dict[str, set[str]]:
+def _codes_by_code(cs: CodeSystemProvider) -> Mapping[str, set[str]]:
     """code -> {code}: what `code` / `concept` filters compare (once per index)."""
     found = cs.pieces.get(("filter-codes",))
     if found is None:
         found = cs.pieces[("filter-codes",)] = {code: {code} for code in cs.concepts}
-    return found  # type: ignore[return-value]
+    return found  # type: ignore[return-value]  # pieces holds what this function put
 
 
-def _codes_by_display(cs: CodeSystemIndex) -> dict[str, set[str]]:
+def _codes_by_display(cs: CodeSystemProvider) -> Mapping[str, set[str]]:
     """display -> codes: what `display` filters compare (once per index)."""
     found = cs.pieces.get(("filter-displays",))
     if found is None:
@@ -532,13 +503,13 @@ def _codes_by_display(cs: CodeSystemIndex) -> dict[str, set[str]]:
         for concept in cs.concepts.values():
             table.setdefault(concept.display or "", set()).add(concept.code)
         found = cs.pieces[("filter-displays",)] = table
-    return found  # type: ignore[return-value]
+    return found  # type: ignore[return-value]  # pieces holds what this function put
 
 
 _NO_VALUES: dict[str, set[str]] = {}  # a property no concept has (never written to)
 
 
-def _codes_by_value(cs: CodeSystemIndex, prop: str) -> dict[str, set[str]]:
+def _codes_by_value(cs: CodeSystemProvider, prop: str) -> Mapping[str, set[str]]:
     """value text -> codes of a property (the index's table); a concept without an
     `inactive` property is `inactive` as its status says."""
     table = cs.property_values.get(prop, _NO_VALUES)
@@ -552,10 +523,10 @@ def _codes_by_value(cs: CodeSystemIndex, prop: str) -> dict[str, set[str]]:
             if code not in having:
                 found.setdefault("true" if concept.inactive else "false", set()).add(code)
         cs.pieces[("filter-inactive",)] = found
-    return found  # type: ignore[return-value]
+    return found  # type: ignore[return-value]  # pieces holds what this function put
 
 
-def _hierarchy(cs: CodeSystemIndex, op: str, value: str) -> set[str]:
+def _hierarchy(cs: CodeSystemProvider, op: str, value: str) -> set[str]:
     if op == "generalizes":
         return cs.ancestors(value) | ({value} if value in cs.concepts else set())
     if op == "child-of":
@@ -572,9 +543,9 @@ def _hierarchy(cs: CodeSystemIndex, op: str, value: str) -> set[str]:
 def _match_values(
     op: str,
     value: str,
-    table: dict[str, set[str]],
+    table: Mapping[str, set[str]],
     where: str,
-    cs: CodeSystemIndex,
+    cs: CodeSystemProvider,
     prop: str,
     budget: Budget,
 ) -> set[str]:
@@ -606,6 +577,12 @@ _LINES_OPTIONS.never_nl = True  # a match never crosses a line: one text per lin
 _ANCHORS = re.compile(r"\\[Az]|\(\?[a-zA-Z]*-[a-zA-Z]*m")  # whole-text anchors, (?-m)
 
 
+class _Pattern(Protocol):
+    """What is used of a compiled RE2 pattern (google-re2 ships no type information)."""
+
+    def fullmatch(self, text: bytes) -> object: ...
+
+
 @dataclass(slots=True)
 class _Texts:
     """A filter table's texts as UTF-8 lines (RE2 reads bytes: no copy per text), so that a
@@ -617,7 +594,7 @@ class _Texts:
     joined: bytes  # the texts, one per line
     apart: list[tuple[bytes, set[str]]]  # texts with a line break of their own
 
-    def matching(self, pattern: Any, value: str) -> set[str]:
+    def matching(self, pattern: _Pattern, value: str) -> set[str]:
         """The codes of the texts the whole of which pattern (value, compiled) matches."""
         found: set[str] = set()
         if _ANCHORS.search(value):  # anchors that mean the whole text: text by text
@@ -635,11 +612,15 @@ class _Texts:
         return found
 
 
-def _texts(cs: CodeSystemIndex, table: dict[str, set[str]]) -> _Texts:
+_HeldTexts: TypeAlias = tuple[Mapping[str, set[str]], _Texts]
+"""A filter table and its _Texts, as cs.pieces holds them."""
+
+
+def _texts(cs: CodeSystemProvider, table: Mapping[str, set[str]]) -> _Texts:
     """A filter table's _Texts, once per table (tables live as long as their index)."""
     key = ("filter-lines", id(table))
-    held = cs.pieces.get(key)
-    if held is None or held[0] is not table:  # type: ignore[index]
+    held = cast("_HeldTexts | None", cs.pieces.get(key))  # what this function put
+    if held is None or held[0] is not table:
         codes, starts, lines, apart, at = [], [], [], [], 0
         for text, having in table.items():
             encoded = text.encode()
@@ -651,17 +632,18 @@ def _texts(cs: CodeSystemIndex, table: dict[str, set[str]]) -> _Texts:
             lines.append(encoded)
             at += len(encoded) + 1
         held = cs.pieces[key] = (table, _Texts(codes, starts, b"\n".join(lines), apart))
-    return held[1]  # type: ignore[index]
+    return held[1]
 
 
-def _regex(value: str, where: str) -> Any:
+def _regex(value: str, where: str) -> _Pattern:
     """A filter's regular expression, compiled by RE2: matching takes time linear in the
     text, whatever the pattern ((a+)+, (.*a){25}: no catastrophic backtracking). The FHIR
     semantics are kept (the whole value must match: fullmatch). What RE2 refuses
     (backreferences, lookaround, counted repetitions over 1000, a program over its memory
     limit, a syntax error) is a 400 naming the pattern."""
     try:
-        return re2.compile(value, _RE2_OPTIONS)
+        compiled: _Pattern = re2.compile(value, _RE2_OPTIONS)
+        return compiled
     except re2.error as error:
         reason = error.args[0] if error.args else "not a regular expression"
         if isinstance(reason, bytes):
@@ -670,7 +652,9 @@ def _regex(value: str, where: str) -> Any:
         raise TerminologyError(400, operation_outcome([found])) from None
 
 
-def _unsupported(cs: CodeSystemIndex, prop: str, op: str, value, where: str) -> TerminologyError:
+def _unsupported(
+    cs: CodeSystemProvider, prop: str, op: str, value: object, where: str
+) -> TerminologyError:
     found = finding(
         "FILTER_NOT_UNDERSTOOD",
         prop,

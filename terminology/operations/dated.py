@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from terminology.index import CodeSystemIndex, Concept
+from codesystem.fhir_types import JSON
+from terminology.index import Concept
 from terminology.operations import Context
 from terminology.outcome import finding
+from terminology.providers import CodeSystemProvider
 
 
 def as_of(concept: Concept, date: str | None) -> Concept | None:
@@ -30,7 +32,7 @@ def as_of(concept: Concept, date: str | None) -> Concept | None:
     return concept
 
 
-def not_yet_issue(cs: CodeSystemIndex, concept: Concept, date: str, expression: str) -> dict:
+def not_yet_issue(cs: CodeSystemProvider, concept: Concept, date: str, expression: str) -> JSON:
     """The code exists in the release but only took effect after date: unknown then."""
     return finding(
         "CONCEPT_NOT_YET_EFFECTIVE",
@@ -54,12 +56,15 @@ def replacements(context: Context, system: str, code: str) -> str:
     return ", ".join(seen)
 
 
-def retired_issue(context: Context, cs: CodeSystemIndex, concept: Concept, expression: str):
+def retired_issue(
+    context: Context, cs: CodeSystemProvider, concept: Concept, expression: str
+) -> JSON | None:
     """The warning for an inactive code whose last day of use is known: when it ended and
     what replaces it. None when the code system gives no retirement date."""
     if not concept.retired:
         return None
     replaced_by = replacements(context, cs.url, concept.code)
+    args: tuple[str, ...]
     if replaced_by:
         key, args = "CONCEPT_RETIRED_REPLACED", (concept.code, concept.retired, replaced_by)
     else:

@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeAlias
 
+from codesystem.fhir_types import JSON
 from terminology.caches import Memo, estimate
-from terminology.index import CodeSystemIndex, Concept
+from terminology.index import Concept
 from terminology.operations import Context, language_tags
-from terminology.operations.supplements import apply_supplements
+from terminology.operations.supplements import applied, supplemented
 from terminology.outcome import finding
+from terminology.providers import CodeSystemProvider
+
+if TYPE_CHECKING:  # a type only: version_policy imports this module
+    from terminology.version_policy import Coded
+
+Display: TypeAlias = tuple[str, str | None]
+"""(text, language) of a display or designation; None: no language known."""
 
 
 def requested_languages(context: Context) -> tuple[str, ...]:
@@ -33,7 +42,7 @@ def _matches(language: str | None, wanted: str) -> bool:
     return language == wanted or language.split("-")[0] == wanted.split("-")[0]
 
 
-def displays(concept: Concept, cs: CodeSystemIndex) -> list[tuple[str, str | None]]:
+def displays(concept: Concept, cs: CodeSystemProvider) -> list[Display]:
     """(text, language) of the concept's display and its language-tagged designations."""
     found = [(concept.display, cs.language)] if concept.display else []
     for designation in concept.designations:
@@ -44,8 +53,11 @@ def displays(concept: Concept, cs: CodeSystemIndex) -> list[tuple[str, str | Non
 
 
 def in_languages(
-    concept: Concept, cs: CodeSystemIndex, languages: Sequence[str], every: list | None = None
-) -> list:
+    concept: Concept,
+    cs: CodeSystemProvider,
+    languages: Sequence[str],
+    every: list[Display] | None = None,
+) -> list[Display]:
     return [
         (text, lang)
         for wanted in languages
@@ -56,7 +68,7 @@ def in_languages(
 
 def display_for(
     context: Context,
-    cs: CodeSystemIndex,
+    cs: CodeSystemProvider,
     concept: Concept,
     languages: Sequence[str] | None = None,
 ) -> str | None:
@@ -83,21 +95,20 @@ def _normal(text: str) -> str:
     if found is None:
         found = _SPACES.sub(" ", text.strip())
         _NORMAL.put(text, found, estimate(text) + (0 if found == text else estimate(found)))
-    return found  # type: ignore[return-value]
+    return found  # type: ignore[return-value]  # the memo holds what this function put
 
 
-def _supplemented(context: Context, cs: CodeSystemIndex, concept: Concept) -> list:
+def _supplemented(context: Context, cs: CodeSystemProvider, concept: Concept) -> list[Display]:
+    """(text, language) of the designations supplements in scope add to the concept."""
     if not context.facts().supplements:  # none asked for (the usual request)
         return []
-    extra = apply_supplements(context, cs, context.value_set)
-    found = []
-    for designation, _ in extra.designations.get(concept.code, []):
-        if designation.get("value"):
-            found.append((designation["value"], designation.get("language") or cs.language))
-    return found
+    added = applied(supplemented(context, cs, context.value_set)).designations(concept.code)
+    return [(d["value"], d.get("language") or cs.language) for d, _ in added if d.get("value")]
 
 
-def check_display(context: Context, cs: CodeSystemIndex, concept: Concept, item) -> dict | None:
+def check_display(
+    context: Context, cs: CodeSystemProvider, concept: Concept, item: Coded
+) -> JSON | None:
     """An issue when the given display is not one of the concept's displays."""
     given = item.display
     languages = requested_languages(context)
@@ -133,12 +144,13 @@ def check_display(context: Context, cs: CodeSystemIndex, concept: Concept, item)
             return finding(key, given, cs.url, concept.code, raw, expression=where)
         default = concept.display or ""
         key = "NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_ERR"
-        args = (given, cs.url, concept.code, raw, default)
+        args: tuple[object, ...] = (given, cs.url, concept.code, raw, default)
         return finding(key, *args, expression=where, severity=severity)
     choices = [f"'{text}' ({lang})" if lang else f"'{text}'" for text, lang in _unique(valid)]
     key = "Display_Name_for__should_be_one_of__instead_of"
     if len(choices) > 1:
         key += "#other"
+    assert given is not None  # callers check a display only when the coding gives one
     normal = _normal(given)
     if any(normal == _normal(text) for text, _ in valid):
         key = "Display_Name_WS_for__should_be_one_of__instead_of"
@@ -149,14 +161,15 @@ def check_display(context: Context, cs: CodeSystemIndex, concept: Concept, item)
 STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
 
 
-def _retired_designations(cs: CodeSystemIndex, concept: Concept) -> frozenset[str]:
+def _retired_designations(cs: CodeSystemProvider, concept: Concept) -> frozenset[str]:
     """Designations marked deprecated or withdrawn: no longer a correct display (the reference
     server reports either as status 'deprecated'). Worked out once per concept (kept in the
     index's pieces), since every display checked against the concept asks."""
     key = ("retired-designations", concept.code)
-    found = cs.pieces.get(key)
+    found = cs.concept_pieces.get(key)
     if not isinstance(found, frozenset):  # not worked out yet
-        found = cs.pieces[key] = _marked_retired(concept)
+        found = _marked_retired(concept)
+        cs.concept_pieces.put(key, found, estimate(key) + estimate(found))
     return found
 
 
@@ -183,8 +196,8 @@ def _designation_status(concept: Concept, text: str) -> str:
     return "deprecated"
 
 
-def _unique(items: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
-    seen: dict[tuple, None] = {}
+def _unique(items: list[Display]) -> list[Display]:
+    seen: dict[Display, None] = {}
     for item in items:
         seen.setdefault(item, None)
     return list(seen)

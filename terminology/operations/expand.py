@@ -6,8 +6,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import cast
 
-from terminology.index import CodeSystemIndex, property_value
+from codesystem.fhir_types import JSON, Resource
+from terminology import resolver
+from terminology.index import Concept, property_value
 from terminology.operations import Context, dated
 from terminology.operations.compose import (
     MAX_EXPANSION,
@@ -26,8 +29,14 @@ from terminology.operations.displays import (
     requested_languages,
 )
 from terminology.operations.lookup import PREFERRED
-from terminology.operations.supplements import apply_supplements, missing_error, requested
-from terminology.outcome import TerminologyError, finding, not_found, operation_outcome
+from terminology.operations.supplements import (
+    SupplementedProvider,
+    missing_error,
+    requested,
+    supplemented,
+)
+from terminology.outcome import TerminologyError, finding, operation_outcome
+from terminology.providers import CodeSystemProvider
 
 ECHOED = (
     "activeOnly",
@@ -63,14 +72,11 @@ VS_FIELDS_DROPPED = (
 STATUS_URI = "http://hl7.org/fhir/concept-properties#status"
 
 
-def resolve_value_set(context: Context, instance_id: str | None = None) -> dict:
+def resolve_value_set(context: Context, instance_id: str | None = None) -> Resource:
     """The value set a request names: instance, `valueSet` resource, or url(+version)."""
     params, registry = context.params, context.registry
     if instance_id:
-        found = registry.by_id("ValueSet", instance_id)
-        if found is None:
-            raise not_found("UNKNOWN_RESOURCE_ID", "ValueSet", instance_id)
-        return found
+        return resolver.instance(registry, "ValueSet", instance_id)
     inline = params.get("valueSet")
     if isinstance(inline, dict):
         return inline
@@ -82,38 +88,32 @@ def resolve_value_set(context: Context, instance_id: str | None = None) -> dict:
         version = registry.version_at("ValueSet", url, context.date)
     found = registry.value_set(url, version)
     if found is None:
-        shown = f"{url}|{version}" if version else url
-        raise not_found("Unable_to_resolve_value_Set_", shown)
+        raise resolver.unknown_value_set(url, version)
     return found
 
 
-def evaluate(context: Context, vs: dict, verb: str = "EXP") -> Expanded:
+def evaluate(context: Context, vs: Resource, verb: str = "EXP") -> Expanded:
     """The compose of vs in this context; unknown code systems become errors."""
     try:
         return Composer(context).evaluate(vs)
     except UnknownSystem as unknown:
-        raise unknown_system_error(unknown, verb) from None
+        raise unknown_system_error(context, unknown, verb) from None
 
 
-def unknown_system_error(unknown: UnknownSystem, verb: str) -> TerminologyError:
-    suffix = "_EXP" if verb == "EXP" else ""
-    if unknown.version and unknown.known:
-        key = "UNKNOWN_CODESYSTEM_VERSION" + suffix
-        args = (unknown.system, unknown.version, " or ".join(unknown.known))
-    elif unknown.version:
-        key, args = "UNKNOWN_CODESYSTEM_VERSION_NONE", (unknown.system, unknown.version)
-    else:
-        key, args = "UNKNOWN_CODESYSTEM" + suffix, (unknown.system,)
-    found = finding(key, *args)
-    return TerminologyError(404, operation_outcome([found]))
+def unknown_system_error(context: Context, unknown: UnknownSystem, verb: str) -> TerminologyError:
+    purpose: resolver.Purpose = "expand" if verb == "EXP" else "validate"
+    return resolver.unknown_code_system_error(
+        context.registry, unknown.system, unknown.version, purpose, known=unknown.known
+    )
 
 
-def run(context: Context, instance_id: str | None = None) -> dict:
+def run(context: Context, instance_id: str | None = None) -> Resource:
     vs = resolve_value_set(context, instance_id)
     context.use_value_set_language(vs)
     count, offset = _paging(context)
     expanded = evaluate(context, vs)
-    expanded = replace(expanded, supplements=_supplements(context, vs, expanded))
+    supplements = _supplements(context, vs, expanded)
+    expanded = replace(expanded, supplements=[k for cs in supplements for k in cs.applied.used])
     text = context.params.get("filter")
     entries = _search(expanded, str(text)) if text else list(expanded.entries.values())
     context.budget.spend(len(entries))
@@ -126,7 +126,7 @@ def run(context: Context, instance_id: str | None = None) -> dict:
         found = finding("VALUESET_TOO_COSTLY", vs_key(vs), limit)
         raise TerminologyError(422, operation_outcome([found]))
     page = entries[offset : offset + count if count is not None else None]
-    return _value_set(context, vs, expanded, page, len(entries), offset, count)
+    return _value_set(context, vs, expanded, supplements, page, len(entries), offset, count)
 
 
 def _as_of(entries: list[Entry], date: str) -> list[Entry]:
@@ -141,12 +141,14 @@ def _as_of(entries: list[Entry], date: str) -> list[Entry]:
     return out
 
 
-def _supplements(context: Context, vs: dict, expanded: Expanded) -> list[str]:
-    """Asked-for supplements must exist; those that apply are reported as used."""
+def _supplements(context: Context, vs: Resource, expanded: Expanded) -> list[SupplementedProvider]:
+    """Asked-for supplements must exist; the code systems used that they apply to, with
+    them applied (their designations, extensions and properties show in the expansion)."""
     for url in requested(context, vs):
         if context.registry.supplement(url) is None:
             raise missing_error(url)
-    return [key for cs in expanded.used.values() for key in apply_supplements(context, cs, vs).used]
+    found = [supplemented(context, cs, vs) for cs in expanded.used.values()]
+    return [cs for cs in found if isinstance(cs, SupplementedProvider)]
 
 
 def _paging(context: Context) -> tuple[int | None, int]:
@@ -176,19 +178,20 @@ def _search(expanded: Expanded, text: str) -> list[Entry]:
 
 def _value_set(
     context: Context,
-    vs: dict,
+    vs: Resource,
     expanded: Expanded,
+    supplements: list[SupplementedProvider],
     page: list[Entry],
     total: int,
     offset: int,
     count: int | None,
-) -> dict:
+) -> Resource:
     result = {k: v for k, v in vs.items() if k not in VS_FIELDS_DROPPED}
     if not context.params.flag("includeDefinition"):  # the definition's extensions go too
         result.pop("extension", None)
     if "extension" in result:
         result["extension"] = sorted(result["extension"], key=lambda e: e.get("url", ""))
-    expansion: dict = {
+    expansion: JSON = {
         "identifier": f"urn:uuid:{uuid.uuid4()}",
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "total": total,
@@ -200,13 +203,13 @@ def _value_set(
         flag = status_flag(vs)
         expansion["parameter"].append({"name": f"warning-{flag}", "valueUri": vs_key(vs)})
     properties = _properties_asked(context, vs)
-    declared = _declared_properties(expanded, properties, context)
+    declared = _declared_properties(expanded, properties, supplements)
     with_status = context.params.get("excludeNested") is not False and not properties
     if with_status and any(_shows_status(e) for e in page):
         declared.append({"code": "status", "uri": STATUS_URI})
     systems = [cs.url for cs in expanded.used.values()]
     versioned = {url for url in systems if systems.count(url) > 1} | expanded.versioned
-    annotations = _Annotations(context, expanded)
+    annotations = _Annotations(supplements)
     spend = context.budget.spend
     contains = []
     for entry in page:  # the answer's largest part: built as the budget allows
@@ -229,7 +232,7 @@ def _value_set(
     return result
 
 
-def _properties_asked(context: Context, vs: dict) -> list[str]:
+def _properties_asked(context: Context, vs: Resource) -> list[str]:
     """The properties to return: the request's `property` parameters, then those the value
     set's own compose asks for (R5 ValueSet.compose.property), each once."""
     asked = [str(p) for p in context.params.all("property")]
@@ -243,7 +246,7 @@ def _shows_status(entry: Entry) -> bool:
     return entry.concept is not None and entry.concept.status not in (None, "active")
 
 
-def _unclosed(fragments: list[str]) -> list[dict]:
+def _unclosed(fragments: list[str]) -> list[JSON]:
     reason = "This extension is based on a fragment of the code system " + ", ".join(fragments)
     return [
         {"url": "http://hl7.org/fhir/StructureDefinition/valueset-unclosed", "valueBoolean": True},
@@ -254,7 +257,7 @@ def _unclosed(fragments: list[str]) -> list[dict]:
     ]
 
 
-def _echo(context: Context, expanded: Expanded) -> list[dict]:
+def _echo(context: Context, expanded: Expanded) -> list[JSON]:
     echoed = [_as_uri(p) for p in context.params.items if p["name"] in ECHOED]
     if context.display_language:
         shown = context.display_language
@@ -283,7 +286,7 @@ def _echo(context: Context, expanded: Expanded) -> list[dict]:
     return echoed
 
 
-def _nested(context: Context, vs: dict, count: int | None) -> bool:
+def _nested(context: Context, vs: Resource, count: int | None) -> bool:
     """Hierarchical contains, as the reference server answers, unless asked otherwise
     (excludeNested), paged, or the codes do not simply follow code system hierarchies
     (enumerations, imports, excludes, a text search over a whole code system)."""
@@ -308,7 +311,7 @@ def _nested(context: Context, vs: dict, count: int | None) -> bool:
 MAX_NESTING = 32  # levels of nested contains; a deeper hierarchy is answered flat
 
 
-def _nest(page: list[Entry], contains: list[dict]) -> list[dict]:
+def _nest(page: list[Entry], contains: list[JSON]) -> list[JSON]:
     """Each code under its parent when the parent is in the expansion too. A hierarchy
     deeper than MAX_NESTING, or circular (`parent` properties can draw either), is answered
     flat: the answer must stay writable (JSON nests at most 254 levels)."""
@@ -335,7 +338,7 @@ def _nest(page: list[Entry], contains: list[dict]) -> list[dict]:
     return contains
 
 
-def _nesting_fits(top: list[dict], count: int) -> bool:
+def _nesting_fits(top: list[JSON], count: int) -> bool:
     """Whether nested contains reach every item once, at most MAX_NESTING levels deep."""
     seen = 0
     stack = [(item, 1) for item in top]
@@ -348,30 +351,24 @@ def _nesting_fits(top: list[dict], count: int) -> bool:
     return seen == count
 
 
-def _as_uri(parameter: dict) -> dict:
+def _as_uri(parameter: JSON) -> JSON:
     """Canonical-valued parameters are echoed as valueUri."""
     if "valueCanonical" in parameter:
         return {"name": parameter["name"], "valueUri": parameter["valueCanonical"]}
     return dict(parameter)
 
 
-def _declared_properties(expanded: Expanded, properties: list[str], context) -> list[dict]:
-    declared = []
-    supplements = [_supplement(context, key) for key in expanded.supplements]
+def _declared_properties(
+    expanded: Expanded, properties: list[str], supplements: list[SupplementedProvider]
+) -> list[JSON]:
+    declared: list[JSON] = []
+    added = [p for cs in supplements for p in cs.applied.declarations]
     for code in properties:
         uri = next(
             (cs.declared[code].get("uri") for cs in expanded.used.values() if code in cs.declared),
             None,
         )
-        uri = uri or next(
-            (
-                p.get("uri")
-                for supplement in supplements
-                for p in supplement.get("property", [])
-                if p.get("code") == code
-            ),
-            None,
-        )
+        uri = uri or next((p.get("uri") for p in added if p.get("code") == code), None)
         if uri is None and code in STANDARD_PROPERTIES:
             uri = "http://hl7.org/fhir/concept-properties#" + code
         declared.append({"code": code, **({"uri": uri} if uri else {})})
@@ -398,16 +395,11 @@ RENDERING = (EXT + "rendering-style", EXT + "rendering-xhtml")
 VS_CONCEPT_ECHOED = (VS_DEPRECATED, EXT + "valueset-concept-definition", STANDARDS_STATUS)
 
 
-def _supplement(context: Context, key: str) -> dict:
-    url, _, version = key.partition("|")
-    return context.registry.supplement(url, version or None) or {}
-
-
-def _extensions_by_code(resource: dict) -> dict[str, dict]:
+def _extensions_by_code(resource: Resource) -> dict[str, JSON]:
     """code -> concept (with extensions or properties) of a code system or supplement."""
-    found: dict[str, dict] = {}
+    found: dict[str, JSON] = {}
 
-    def walk(concepts: list[dict]) -> None:
+    def walk(concepts: list[JSON]) -> None:
         for concept in concepts:
             if concept.get("extension") or concept.get("property"):
                 found[concept.get("code", "")] = concept
@@ -420,32 +412,38 @@ def _extensions_by_code(resource: dict) -> dict[str, dict]:
 class _Annotations:
     """Concept extensions of the code systems and supplements used by one expansion."""
 
-    def __init__(self, context: Context, expanded: Expanded) -> None:
-        self.by_system: dict[str, list[dict]] = {}
-        for key in expanded.supplements:
-            supplement = _supplement(context, key)
-            system = (supplement.get("supplements") or "").split("|")[0]
-            if supplement.get("concept"):
-                self.by_system.setdefault(system, []).append(_extensions_by_code(supplement))
-        self._own: dict[int, dict[str, dict]] = {}
+    def __init__(self, supplements: list[SupplementedProvider]) -> None:
+        self.by_system: dict[str, list[SupplementedProvider]] = {}
+        for cs in supplements:
+            self.by_system.setdefault(cs.url, []).append(cs)
+        self._own: dict[int, dict[str, JSON]] = {}
 
-    def concepts(self, entry: Entry) -> tuple[dict, list[dict]]:
+    def concepts(self, entry: Entry) -> tuple[JSON, list[JSON]]:
         """The code system's concept and the supplements' concepts of an entry."""
-        own: dict = {}
+        own: JSON = {}
         if entry.cs is not None and entry.cs.resource.get("concept"):
             held = self._own.get(id(entry.cs))
             if held is None:
-                held = entry.cs.pieces.get(("extensions-by-code",))  # walked once per index
+                held = cast(  # walked once per index: pieces holds what this method put
+                    "dict[str, JSON] | None", entry.cs.pieces.get(("extensions-by-code",))
+                )
                 if held is None:
                     held = _extensions_by_code(entry.cs.resource)
                     entry.cs.pieces[("extensions-by-code",)] = held
                 self._own[id(entry.cs)] = held
             own = held.get(entry.code, {})
-        extra = [m[entry.code] for m in self.by_system.get(entry.system, []) if entry.code in m]
+        extra = [  # (those with extensions or properties, as the code system's own)
+            concept
+            for cs in self.by_system.get(entry.system, ())
+            for concept in cs.applied.concepts(entry.code)
+            if concept.get("extension") or concept.get("property")
+        ]
         return own, extra
 
 
-def _annotate(entry: Entry, annotations: _Annotations, properties: list[str]) -> tuple:
+def _annotate(
+    entry: Entry, annotations: _Annotations, properties: list[str]
+) -> tuple[list[JSON], list[JSON]]:
     """Extensions to echo and properties derived from concept extensions."""
     own, supplements = annotations.concepts(entry)
     vs_ext = entry.extensions or []
@@ -455,7 +453,7 @@ def _annotate(entry: Entry, annotations: _Annotations, properties: list[str]) ->
     rendering = [e for e in sup_ext if e.get("url") in RENDERING] or [
         e for e in cs_ext if e.get("url") in RENDERING
     ]
-    derived = []
+    derived: list[JSON] = []
     for code, urls in DERIVED.items():
         value = next(
             (
@@ -479,7 +477,7 @@ def _annotate(entry: Entry, annotations: _Annotations, properties: list[str]) ->
     return rendering + echoed, derived
 
 
-def _value(extension: dict):
+def _value(extension: JSON) -> object:
     return next((v for k, v in extension.items() if k.startswith("value")), None)
 
 
@@ -488,10 +486,10 @@ def _contains(
     entry: Entry,
     properties: list[str],
     with_status: bool,
-    versioned: set,
+    versioned: set[str],
     annotations: _Annotations | None = None,
-) -> dict:
-    item: dict = {"system": entry.system}
+) -> JSON:
+    item: JSON = {"system": entry.system}
     extensions, derived = _annotate(entry, annotations, properties) if annotations else ([], [])
     flagged = any(e.get("url") in (VS_DEPRECATED, STANDARDS_STATUS) for e in extensions)
     if entry.deprecated and not flagged:
@@ -534,7 +532,7 @@ def _contains(
     return item
 
 
-def _core_extensions_only(element: dict) -> dict:
+def _core_extensions_only(element: JSON) -> JSON:
     """Extensions not defined by FHIR itself are not understood, so not echoed."""
     if not element.get("extension"):
         return element
@@ -543,7 +541,7 @@ def _core_extensions_only(element: dict) -> dict:
     return {"extension": kept, **out} if kept else out
 
 
-def _designations(context: Context, entry: Entry, display: str | None) -> list[dict]:
+def _designations(context: Context, entry: Entry, display: str | None) -> list[JSON]:
     """The entry's designations, less the one shown as display; when the display was
     switched to another language, the code system's own display becomes a designation.
     `designation` parameters (`urn:ietf:bcp:47|lang` or `system|code`) filter them."""
@@ -561,7 +559,7 @@ def _designations(context: Context, entry: Entry, display: str | None) -> list[d
     return sorted(found, key=lambda d: d.get("language", ""))
 
 
-def _designation_wanted(designation: dict, wanted: list[str]) -> bool:
+def _designation_wanted(designation: JSON, wanted: list[str]) -> bool:
     for value in wanted:
         system, _, code = value.rpartition("|")
         if system == "urn:ietf:bcp:47" and designation.get("language") == code:
@@ -572,8 +570,10 @@ def _designation_wanted(designation: dict, wanted: list[str]) -> bool:
     return False
 
 
-def _properties(cs: CodeSystemIndex | None, concept, properties: list[str], context) -> list:
-    found = []
+def _properties(
+    cs: CodeSystemProvider | None, concept: Concept, properties: list[str], context: Context
+) -> list[JSON]:
+    found: list[JSON] = []
     for code in properties:
         if code == "definition" and concept.definition:
             found.append({"code": code, "valueString": concept.definition})

@@ -4,11 +4,14 @@ meaning as `description`."""
 
 from __future__ import annotations
 
-from terminology.index import CodeSystemIndex, Concept, property_value, value_text
+from codesystem.fhir_types import JSON, Resource
+from terminology import resolver
+from terminology.index import Concept, property_value, value_text
 from terminology.operations import Context, dated
 from terminology.operations.displays import display_for
-from terminology.operations.supplements import Supplemented, apply_supplements
+from terminology.operations.supplements import applied, supplemented
 from terminology.outcome import TerminologyError, not_found, operation_outcome
+from terminology.providers import CodeSystemProvider
 
 PREFERRED = {
     "system": "http://terminology.hl7.org/CodeSystem/hl7TermMaintInfra",
@@ -27,11 +30,9 @@ def _target(context: Context, instance_id: str | None) -> tuple[str, str, str | 
         system, code, version = params.get("system"), params.get("code"), None
     version = params.get("version") or version
     if not version and system:  # `date`: the release in force then
-        version = context.default_versions.get(context.registry.canonical(str(system)))
+        version = context.versions.default_for(context.registry.canonical(str(system)))
     if instance_id:
-        resource = context.registry.by_id("CodeSystem", instance_id)
-        if resource is None:
-            raise not_found("UNKNOWN_RESOURCE_ID", "CodeSystem", instance_id)
+        resource = resolver.instance(context.registry, "CodeSystem", instance_id)
         system, version = resource.get("url"), version or resource.get("version")
     for name, value in (("system", system), ("code", code)):
         if not value:
@@ -39,14 +40,9 @@ def _target(context: Context, instance_id: str | None) -> tuple[str, str, str | 
     return str(system), str(code), version
 
 
-def run(context: Context, instance_id: str | None = None) -> dict:
+def run(context: Context, instance_id: str | None = None) -> Resource:
     system, code, version = _target(context, instance_id)
-    cs = context.registry.code_system(system, version)
-    if cs is None:
-        known = context.registry.versions("CodeSystem", system)
-        if version and known:
-            raise not_found("UNKNOWN_CODESYSTEM_VERSION", system, version, " or ".join(known))
-        raise not_found("UNKNOWN_CODESYSTEM", context.registry.canonical(system))
+    cs = resolver.code_system(context.registry, system, version, "lookup")
     stored = cs.find(code)
     if stored is None:
         raise not_found("UNKNOWN_CODE_LOOKUP", code, cs.url, cs.version or "")
@@ -54,8 +50,7 @@ def run(context: Context, instance_id: str | None = None) -> dict:
     if concept is None:
         early = dated.not_yet_issue(cs, stored, context.date or "", "code")
         raise TerminologyError(404, operation_outcome([early]))
-    extra = apply_supplements(context, cs)
-    return _parameters(context, cs, concept, extra)
+    return _parameters(context, supplemented(context, cs), concept)
 
 
 def _wanted(context: Context) -> set[str] | None:
@@ -63,10 +58,8 @@ def _wanted(context: Context) -> set[str] | None:
     return None if not asked or "*" in asked else asked
 
 
-def _parameters(
-    context: Context, cs: CodeSystemIndex, concept: Concept, extra: Supplemented
-) -> dict:
-    out: list[dict] = [
+def _parameters(context: Context, cs: CodeSystemProvider, concept: Concept) -> Resource:
+    out: list[JSON] = [
         {"name": "abstract", "valueBoolean": concept.abstract},
         {"name": "code", "valueCode": concept.code},
         {"name": "name", "valueString": cs.resource.get("name", cs.url)},
@@ -79,29 +72,35 @@ def _parameters(
         out.append({"name": "display", "valueString": display})
     if concept.definition:
         out.append({"name": "definition", "valueString": concept.definition})
-    out += _designations(cs, concept, extra)
+    out += _designations(cs, concept)
     out += _sorted_properties(cs, concept, _wanted(context))
-    for key in extra.used:
+    for key in applied(cs).used:
         out.append({"name": "used-supplement", "valueCanonical": key})
     return {"resourceType": "Parameters", "parameter": out}
 
 
-def _sorted_properties(cs: CodeSystemIndex, concept: Concept, wanted: set[str] | None) -> list:
+PARAMETER_BYTES = 800  # a property parameter's dicts and lists (its values are shared)
+
+
+def _sorted_properties(
+    cs: CodeSystemProvider, concept: Concept, wanted: set[str] | None
+) -> list[JSON]:
     """The property parameters, sorted; a stored concept's full list is built once (a
     `date` may give a changed copy of the concept: that one is built per request). Those
     of `wanted` are the full list filtered (a stable sort of a subset keeps its order)."""
     if cs.concepts.get(concept.code) is not concept:
         return sorted(_properties(cs, concept, wanted), key=_property_key)
     key = ("lookup-properties", concept.code)
-    every = cs.pieces.get(key)
-    if every is None:
-        every = cs.pieces[key] = tuple(sorted(_properties(cs, concept, None), key=_property_key))
+    every = cs.concept_pieces.get(key)
+    if not isinstance(every, tuple):  # not worked out yet
+        every = tuple(sorted(_properties(cs, concept, None), key=_property_key))
+        cs.concept_pieces.put(key, every, PARAMETER_BYTES * len(every))
     if wanted is None:
         return list(every)
     return [p for p in every if p["part"][0]["valueCode"] in wanted]
 
 
-def _designations(cs: CodeSystemIndex, concept: Concept, extra: Supplemented) -> list[dict]:
+def _designations(cs: CodeSystemProvider, concept: Concept) -> list[JSON]:
     """The concept's designations, its display as the preferred one for the code system's
     language, then designations from supplements."""
     found = [_designation(d, None) for d in concept.designations]
@@ -112,12 +111,12 @@ def _designations(cs: CodeSystemIndex, concept: Concept, extra: Supplemented) ->
             {"name": "value", "valueString": concept.display},
         ]
         found.append({"name": "designation", "part": parts})
-    found += [_designation(d, source) for d, source in extra.designations.get(concept.code, [])]
+    found += [_designation(d, source) for d, source in applied(cs).designations(concept.code)]
     return found
 
 
-def _designation(designation: dict, source: str | None) -> dict:
-    parts = []
+def _designation(designation: JSON, source: str | None) -> JSON:
+    parts: list[JSON] = []
     if designation.get("language"):
         parts.append({"name": "language", "valueCode": designation["language"]})
     if designation.get("use"):
@@ -128,21 +127,21 @@ def _designation(designation: dict, source: str | None) -> dict:
     return {"name": "designation", "part": parts}
 
 
-def _property_key(parameter: dict) -> tuple[str, str]:
+def _property_key(parameter: JSON) -> tuple[str, str]:
     parts = {p["name"]: p for p in parameter["part"]}
     value = next(v for k, v in parts["value"].items() if k.startswith("value"))
     return parts["code"]["valueCode"], value_text(value)
 
 
-def _property(code: str, key: str, value, description: str | None = None) -> dict:
-    parts = [{"name": "code", "valueCode": code}, {"name": "value", key: value}]
+def _property(code: str, key: str, value: object, description: str | None = None) -> JSON:
+    parts: list[JSON] = [{"name": "code", "valueCode": code}, {"name": "value", key: value}]
     if description:
         parts.append({"name": "description", "valueString": description})
     return {"name": "property", "part": parts}
 
 
-def _properties(cs: CodeSystemIndex, concept: Concept, wanted: set[str] | None) -> list[dict]:
-    found = []
+def _properties(cs: CodeSystemProvider, concept: Concept, wanted: set[str] | None) -> list[JSON]:
+    found: list[JSON] = []
     as_of_date = cs.concepts.get(concept.code) is not concept  # a `date` changed its status
     for prop in concept.properties:
         code = prop.get("code", "")
@@ -168,10 +167,11 @@ def _properties(cs: CodeSystemIndex, concept: Concept, wanted: set[str] | None) 
     return found
 
 
-def _meaning(cs: CodeSystemIndex, code: str, key: str, value) -> str | None:
+def _meaning(cs: CodeSystemProvider, code: str, key: str, value: object) -> str | None:
     """The display of a Coding value, or of a code value that names a concept of cs."""
     if key == "valueCoding" and isinstance(value, dict):
-        return value.get("display")
+        display: str | None = value.get("display")  # a Coding's display
+        return display
     if key == "valueCode" and code in ("parent", "child"):
         return cs.display_of(str(value))
     return None

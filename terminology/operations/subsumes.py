@@ -9,9 +9,11 @@ the parameter at fault in `expression`.
 
 from __future__ import annotations
 
-from terminology.index import CodeSystemIndex
+from codesystem.fhir_types import Resource
+from terminology import resolver
 from terminology.operations import Context
-from terminology.outcome import TerminologyError, issue, not_found, operation_outcome
+from terminology.outcome import TerminologyError, issue, operation_outcome
+from terminology.providers import CodeSystemProvider
 
 
 def _side(context: Context, name: str) -> tuple[str | None, str | None, str]:
@@ -22,20 +24,20 @@ def _side(context: Context, name: str) -> tuple[str | None, str | None, str]:
     return None, context.params.get(f"code{name}"), f"code{name}"
 
 
-def _refused(status: int, code: str, tx_type: str, key: str, *args, where: str) -> TerminologyError:
+def _refused(
+    status: int, code: str, tx_type: str, key: str, *args: object, where: str
+) -> TerminologyError:
     found = issue("error", code, tx_type, key, *args, expression=where)
     return TerminologyError(status, operation_outcome([found]))
 
 
 def _code_system(
     context: Context, instance_id: str | None, sides: list[tuple[str | None, str | None, str]]
-) -> CodeSystemIndex:
+) -> CodeSystemProvider:
     registry = context.registry
     systems: dict[str, str] = {}  # canonical system -> the parameter that gave it
     if instance_id:
-        resource = registry.by_id("CodeSystem", instance_id)
-        if resource is None:
-            raise not_found("UNKNOWN_RESOURCE_ID", "CodeSystem", instance_id)
+        resource = resolver.instance(registry, "CodeSystem", instance_id)
         systems[registry.canonical(resource.get("url", ""))] = "url"
     if context.params.get("system"):
         systems.setdefault(registry.canonical(str(context.params.get("system"))), "system")
@@ -60,16 +62,10 @@ def _code_system(
         )
     system = next(iter(systems))
     version = context.params.get("version")
-    cs = registry.code_system(system, version)
-    if cs is None:
-        known = registry.versions("CodeSystem", system)
-        if version and known:
-            raise not_found("UNKNOWN_CODESYSTEM_VERSION", system, version, " or ".join(known))
-        raise not_found("UNKNOWN_CODESYSTEM", system)
-    return cs
+    return resolver.code_system(registry, system, version, "lookup")
 
 
-def run(context: Context, instance_id: str | None = None) -> dict:
+def run(context: Context, instance_id: str | None = None) -> Resource:
     sides = [_side(context, "A"), _side(context, "B")]
     for _, code, name in sides:
         if not code:
@@ -90,7 +86,7 @@ def run(context: Context, instance_id: str | None = None) -> dict:
     }
 
 
-def _relation(cs: CodeSystemIndex, a: str, b: str) -> str:
+def _relation(cs: CodeSystemProvider, a: str, b: str) -> str:
     if a == b:
         return "equivalent"
     if a in cs.ancestors(b):

@@ -15,11 +15,14 @@ turned into these at the edge (terminology/versions.py); `reverse` itself is R4 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from codesystem.fhir_types import JSON, Resource
+from terminology import resolver
 from terminology.index import Concept
 from terminology.operations import Context
-from terminology.outcome import TerminologyError, message, not_found
+from terminology.outcome import TerminologyError, message
 
 NOT_RELATED = "not-related-to"
 MAX_OTHER_MAPS = 32  # maps followed through group.unmapped.otherMap from one map
@@ -54,13 +57,10 @@ def _wanted(context: Context, prefix: str, system: str | None) -> list[Wanted]:
     return [Wanted(system, str(code), params.get("version"))]
 
 
-def _maps(context: Context, instance_id: str | None) -> list[dict]:
+def _maps(context: Context, instance_id: str | None) -> list[Resource]:
     registry = context.registry
     if instance_id:
-        found = registry.by_id("ConceptMap", instance_id)
-        if found is None:
-            raise not_found("UNKNOWN_RESOURCE_ID", "ConceptMap", instance_id)
-        return [found]
+        return [resolver.instance(registry, "ConceptMap", instance_id)]
     inline = context.params.get("conceptMap")
     if isinstance(inline, dict):
         return [inline]
@@ -68,18 +68,18 @@ def _maps(context: Context, instance_id: str | None) -> list[dict]:
     if url:
         found = registry.concept_map(str(url), context.params.get("conceptMapVersion"))
         if found is None:
-            raise not_found("UNKNOWN_CONCEPTMAP", url)
+            raise resolver.unknown_concept_map(url)
         return [found]
     return registry.all("ConceptMap")
 
 
-def map_key(cm: dict) -> str:
+def map_key(cm: Resource) -> str:
     """`url|version` of a ConceptMap (its canonical as originMap reports it)."""
     return f"{cm.get('url')}|{cm['version']}" if cm.get("version") else cm.get("url", "")
 
 
-def _coding(system: str | None, code: str, display: str | None = None) -> dict:
-    coding = {"system": system, "code": code} if system else {"code": code}
+def _coding(system: str | None, code: str, display: str | None = None) -> JSON:
+    coding: JSON = {"system": system, "code": code} if system else {"code": code}
     if display:
         coding["display"] = display
     return coding
@@ -91,11 +91,11 @@ class _Found:
     (group.unmapped other-map) besides the ones asked for or searched."""
 
     show_source: bool
-    matches: list[dict]
+    matches: list[JSON]
     followed: list[str]
     no_map: str | None = None  # the map that says a code has no target (element.noMap)
 
-    def add(self, parts: list[dict], source: dict | None) -> None:
+    def add(self, parts: list[JSON], source: JSON | None) -> None:
         if self.show_source and source is not None:
             parts.append({"name": "source", "valueCoding": source})
         match = {"name": "match", "part": sorted(parts, key=lambda p: p["name"])}
@@ -104,9 +104,9 @@ class _Found:
 
 
 def _match_parts(
-    concept: dict | None, relationship: str | None, origin: str, comment: str | None
-) -> list[dict]:
-    parts: list[dict] = []
+    concept: JSON | None, relationship: str | None, origin: str, comment: str | None
+) -> list[JSON]:
+    parts: list[JSON] = []
     if concept is not None:
         parts.append({"name": "concept", "valueCoding": concept})
     if relationship:
@@ -119,7 +119,7 @@ def _match_parts(
 
 def _forward(
     context: Context,
-    cm: dict,
+    cm: Resource,
     wanted: Wanted,
     target_system: str | None,
     found: _Found,
@@ -166,8 +166,8 @@ def _is_concept(context: Context, wanted: Wanted) -> bool:
 
 def _unmapped(
     context: Context,
-    cm: dict,
-    group: dict,
+    cm: Resource,
+    group: JSON,
     wanted: Wanted,
     target_system: str | None,
     found: _Found,
@@ -216,7 +216,7 @@ def _canonical(value: str) -> tuple[str, str | None]:
 
 
 def _reverse(
-    context: Context, cm: dict, wanted: Wanted, source_system: str | None, found: _Found
+    context: Context, cm: Resource, wanted: Wanted, source_system: str | None, found: _Found
 ) -> None:
     origin = map_key(cm)
     for group in cm.get("group", []):
@@ -241,15 +241,16 @@ def _reverse(
                 found.add(parts, source)
 
 
-def _relates(match: dict) -> bool:
+def _relates(match: JSON) -> bool:
     """A match that translates: it names a target and does not say the two are unrelated."""
     parts = {p["name"]: p for p in match["part"]}
     if "concept" not in parts or "noMap" in parts:
         return False
-    return parts.get("relationship", {}).get("valueCode") != NOT_RELATED
+    relates: bool = parts.get("relationship", {}).get("valueCode") != NOT_RELATED
+    return relates
 
 
-def run(context: Context, instance_id: str | None = None) -> dict:
+def run(context: Context, instance_id: str | None = None) -> Resource:
     params = context.params
     if params.has("reverse"):  # R4's; an R4 request arrives without it (versions.py)
         raise TerminologyError.of(400, "not-supported", "not-supported", "TRANSLATE_REVERSE_R5")
@@ -276,7 +277,7 @@ def run(context: Context, instance_id: str | None = None) -> dict:
                 )
                 _reverse(context, cm, item, answers, found)
     matches = found.matches
-    result: list[dict] = [{"name": "result", "valueBoolean": any(_relates(m) for m in matches)}]
+    result: list[JSON] = [{"name": "result", "valueBoolean": any(_relates(m) for m in matches)}]
     first = wanted[0]
     if not any(_relates(m) for m in matches) and (found.no_map or not matches):
         text = (
@@ -308,7 +309,8 @@ def _still_valid(context: Context, wanted: Wanted) -> str | None:
 def _latest_concept(context: Context, system: str, code: str) -> Concept | None:
     """The code as the newest version holding it describes it (its latest word)."""
     registry = context.registry
-    for version in reversed(registry.versions("CodeSystem", system) or [None]):
+    held: Sequence[str | None] = registry.versions("CodeSystem", system) or [None]
+    for version in reversed(held):
         cs = registry.code_system(system, version)
         concept = cs.find(code) if cs is not None else None
         if concept is not None:

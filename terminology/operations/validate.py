@@ -11,15 +11,20 @@ from __future__ import annotations
 import copy
 from collections.abc import Set
 from dataclasses import dataclass, field, replace
+from typing import cast
 
+from codesystem.fhir_types import JSON, Resource
+from terminology import rendering, resolver
 from terminology.budget import TooCostly
-from terminology.index import CodeSystemIndex, Concept
+from terminology.caches import Kept
+from terminology.index import Concept
 from terminology.operations import Context, Facts, dated
 from terminology.operations.compose import (
+    PLANS_KEPT,
+    SYSTEMS_KEPT,
     Composer,
     Expanded,
     UnknownSystem,
-    check_version,
     resolve_include_system,
     status_flag,
     vs_key,
@@ -27,15 +32,9 @@ from terminology.operations.compose import (
 from terminology.operations.displays import check_display, display_for
 from terminology.operations.expand import resolve_value_set
 from terminology.operations.supplements import missing_error, requested
-from terminology.operations.versions_check import VersionPlan, display_versions, plan
-from terminology.outcome import (
-    CODE_FINDINGS,
-    TerminologyError,
-    finding,
-    locate,
-    not_found,
-    operation_outcome,
-)
+from terminology.outcome import TerminologyError, finding, operation_outcome
+from terminology.providers import CodeSystemProvider
+from terminology.version_policy import VersionPlan, check_version, display_versions, plan
 
 
 @dataclass(slots=True)
@@ -62,10 +61,10 @@ class Outcome:
 
     input: Input
     valid: bool = False
-    cs: CodeSystemIndex | None = None
+    cs: CodeSystemProvider | None = None
     concept: Concept | None = None
     display: str | None = None
-    issues: list[dict] = field(default_factory=list)
+    issues: list[JSON] = field(default_factory=list)
     unknown_system: str | None = None
     caused_by_unknown: bool = False
     system: str | None = None
@@ -73,7 +72,7 @@ class Outcome:
 
 
 # -- inputs ---------------------------------------------------------------------------------
-def _inputs(context: Context, code_system_url: str | None = None) -> tuple[list[Input], dict]:
+def _inputs(context: Context, code_system_url: str | None = None) -> tuple[list[Input], JSON]:
     """The codings to check, and the codeableConcept to echo (if one was given)."""
     params = context.params
     concept = params.get("codeableConcept")
@@ -92,7 +91,7 @@ def _inputs(context: Context, code_system_url: str | None = None) -> tuple[list[
     return [Input(system, str(code), version, params.get("display"), "")], {}
 
 
-def _coding_input(coding: dict, path: str) -> Input:
+def _coding_input(coding: JSON, path: str) -> Input:
     return Input(
         coding.get("system"),
         coding.get("code", ""),
@@ -104,11 +103,11 @@ def _coding_input(coding: dict, path: str) -> Input:
 
 # -- code system checks ----------------------------------------------------------------------
 def _check_in_code_system(
-    context: Context, facts: Facts, item: Input, out: Outcome, cs: CodeSystemIndex
+    context: Context, facts: Facts, item: Input, out: Outcome, cs: CodeSystemProvider
 ) -> None:
     out.cs, out.system = cs, cs.url
-    concept = cs.find(item.code)
-    if concept is None:
+    stored = cs.find(item.code)
+    if stored is None:
         if cs.content == "fragment":
             out.issues.append(
                 finding(
@@ -125,9 +124,10 @@ def _check_in_code_system(
         where = item.at("code")
         out.issues.append(finding(key, item.code, cs.url, cs.version, expression=where))
         return
-    concept = dated.as_of(concept, context.date)
-    if concept is None:  # in the release, but not yet in use on that date
-        early = dated.not_yet_issue(cs, cs.find(item.code), context.date, item.at("code"))
+    date = context.date
+    concept = dated.as_of(stored, date)
+    if concept is None:  # in the release, but not yet in use on that date (so a date is given)
+        early = dated.not_yet_issue(cs, stored, cast(str, date), item.at("code"))
         out.issues.append(early)
         return
     out.concept, out.valid = concept, True
@@ -170,7 +170,12 @@ def _active_only(facts: Facts) -> bool:
 
 
 def _status_issues(
-    context: Context, facts: Facts, item: Input, out: Outcome, cs, concept: Concept
+    context: Context,
+    facts: Facts,
+    item: Input,
+    out: Outcome,
+    cs: CodeSystemProvider,
+    concept: Concept,
 ) -> None:
     if concept.inactive:
         status = f"{concept.status} and inactive" if concept.status else "inactive"
@@ -246,26 +251,11 @@ def _system_problem(context: Context, item: Input, out: Outcome) -> bool:
     return False
 
 
-def _unknown_system_issue(context: Context, item: Input, quoted: bool) -> dict:
+def _unknown_system_issue(context: Context, item: Input, quoted: bool) -> JSON:
     system = context.registry.canonical(item.system or "")
-    known = context.registry.versions("CodeSystem", system)
-    if item.version and known:
-        return finding(
-            "UNKNOWN_CODESYSTEM_VERSION",
-            system,
-            item.version,
-            " or ".join(known),
-            expression=item.at("system"),
-        )
-    if item.version:
-        return finding(
-            "UNKNOWN_CODESYSTEM_VERSION_NONE",
-            system,
-            item.version,
-            expression=item.at("system"),
-        )
-    key = "UNKNOWN_CODESYSTEM" if quoted else "UNKNOWN_CODESYSTEM#unquoted"
-    return finding(key, system, expression=item.at("system"))
+    return resolver.unknown_code_system(
+        context.registry, system, item.version, quoted=quoted, expression=item.at("system")
+    )
 
 
 def _incomplete(item: Input, out: Outcome) -> bool:
@@ -301,14 +291,14 @@ def check_coding(context: Context, facts: Facts, item: Input) -> Outcome:
         out.unknown_system = context.registry.canonical(item.system)
         out.caused_by_unknown = True
         return out
-    check_version(context, cs)
+    check_version(context.versions, cs)
     _check_in_code_system(context, facts, item, out, cs)
     out.member = out.concept is not None
     return out
 
 
 # -- value set checks ------------------------------------------------------------------------
-def _not_in_vs(item: Input, vs: dict) -> dict:
+def _not_in_vs(item: Input, vs: Resource) -> JSON:
     system = f"{item.system}|{item.version}" if item.version else item.system or ""
     shown = f"{system}#{item.code}"
     if item.display:
@@ -317,7 +307,9 @@ def _not_in_vs(item: Input, vs: dict) -> dict:
     return finding(key, shown, vs_key(vs), expression=item.at("code"))
 
 
-def _infer_system(context: Context, item: Input, vs: dict, expanded: Expanded, out: Outcome):
+def _infer_system(
+    context: Context, item: Input, vs: Resource, expanded: Expanded, out: Outcome
+) -> bool:
     context.budget.spend(len(expanded.entries))
     systems = sorted({e.system for e in expanded.entries.values() if e.code == item.code})
     if len(systems) == 1:
@@ -350,16 +342,16 @@ def _infer_system(context: Context, item: Input, vs: dict, expanded: Expanded, o
     return False
 
 
-def _fixed_system(vs: dict) -> str | None:
+def _fixed_system(vs: Resource) -> str | None:
     """The one code system a value set's compose draws on (no imports), if there is one."""
     includes = vs.get("compose", {}).get("include", [])
-    systems = {inc.get("system") for inc in includes}
+    systems: set[str | None] = {inc.get("system") for inc in includes}
     if len(systems) != 1 or any(inc.get("valueSet") for inc in includes):
         return None
     return systems.pop()
 
 
-def _vs_systems(vs: dict) -> set[str]:
+def _vs_systems(vs: Resource) -> set[str]:
     compose = vs.get("compose", {})
     return {inc.get("system") for inc in compose.get("include", []) if inc.get("system")}
 
@@ -378,7 +370,7 @@ def check_in_value_set(
     if not item.system and not _settle_system(context, facts, item, vs, expanded, out):
         return out
     out.system = item.system
-    system = context.registry.canonical(item.system)
+    system = context.registry.canonical(cast(str, item.system))  # given, or just inferred
     if not _known_plain(item, prepared):
         if _system_problem(context, item, out):
             out.issues.insert(0, _not_in_vs(item, vs))
@@ -386,7 +378,9 @@ def check_in_value_set(
         if not _checkable(context, system, unknown):
             return _unknown_in_value_set(context, item, vs, out, unknown)
         _remember_plain(item, prepared)
-    members = expanded.versions_of(system, item.code) if expanded is not None else frozenset()
+    members: Set[str] = (
+        expanded.versions_of(system, item.code) if expanded is not None else frozenset()
+    )
     members = display_versions(context, system, item, members)
     versions = _plan(context, vs, system, item, members, prepared.plans)
     out.issues += versions.issues
@@ -402,8 +396,6 @@ def check_in_value_set(
     return out
 
 
-PLANS_KEPT = 256  # version plans remembered per expansion (see _plan)
-SYSTEMS_KEPT = 64  # plain systems remembered per expansion (see _known_plain)
 KEY_TEXT_MAX = 256  # a system or version longer than this is worked out, never remembered
 
 
@@ -412,15 +404,13 @@ def _known_plain(item: Input, prepared: PreparedValueSet) -> bool:
     (_system_problem) and a code system the value set can be checked against (_checkable).
     That depends only on the system and version given (the registry and the evaluated value
     set are fixed for what `prepared` keeps), and most codings name the same system."""
-    return _plain_key(item) in prepared.plain_systems
+    return prepared.plain_systems.get(_plain_key(item), False) is True  # (a dict lookup)
 
 
 def _remember_plain(item: Input, prepared: PreparedValueSet) -> None:
     key = _plain_key(item)
     if key is not None and _short(key[0]) and _short(key[1]):
-        if len(prepared.plain_systems) >= SYSTEMS_KEPT:  # systems come from requests
-            prepared.plain_systems.clear()
-        prepared.plain_systems.add(key)
+        prepared.plain_systems[key] = True  # bounded (caches.Kept): systems come from requests
 
 
 def _plain_key(item: Input) -> tuple[str | None, str | None] | None:
@@ -445,13 +435,13 @@ def _checkable(context: Context, system: str, unknown: UnknownSystem | None) -> 
 
 def _plan(
     context: Context,
-    vs: dict,
+    vs: Resource,
     system: str,
     item: Input,
     members: Set[str],
-    plans: dict[tuple, VersionPlan] | None,
+    plans: Kept | None,
 ) -> VersionPlan:
-    """versions_check.plan, remembered in `plans`: given the value set and the version
+    """version_policy.plan, remembered in `plans`: given the value set and the version
     parameters (fixed for a context), a plan depends only on the system, the coding's
     version, the versions having the code and where the coding was (issue expressions).
     Plans are only read once made, so one may serve many codings."""
@@ -459,22 +449,22 @@ def _plan(
         return plan(context, vs, system, item.version, item, members)
     # the version parameters for this system: the expansion is shared by requests that
     # differ in the parameters of systems it does not consult (compose._relevant)
-    asked = (
-        context.force_versions.get(system),
-        context.default_versions.get(system),
-        context.check_versions.get(system),
-    )
+    asked = context.versions.asked(system)
     key = (system, item.version, frozenset(members), item.path, asked)
     found = plans.get(key)
     if found is None:
-        if len(plans) >= PLANS_KEPT:  # codings come from requests: stay bounded
-            plans.clear()
+        # bounded (caches.Kept): codings come from requests
         found = plans[key] = plan(context, vs, system, item.version, item, members)
-    return found
+    return found  # type: ignore[return-value]  # plans holds what this function put
 
 
 def _settle_system(
-    context: Context, facts: Facts, item: Input, vs: dict, expanded, out: Outcome
+    context: Context,
+    facts: Facts,
+    item: Input,
+    vs: Resource,
+    expanded: Expanded | None,
+    out: Outcome,
 ) -> bool:
     """A coding without a system: infer it from the value set when asked (inferSystem
     applies to a bare `code` only, not to a Coding or a CodeableConcept), else report it."""
@@ -486,7 +476,7 @@ def _settle_system(
 
 
 def _check_membership(
-    facts: Facts, item: Input, vs: dict, expanded: Expanded, out: Outcome
+    facts: Facts, item: Input, vs: Resource, expanded: Expanded, out: Outcome
 ) -> None:
     """Whether the concept found is in the value set (inactive and abstract codes may be
     excluded by the request)."""
@@ -514,7 +504,9 @@ def _check_membership(
         out.issues.append(finding(key, member.code, cs.url, vs_key(vs), expression=where))
 
 
-def _unknown_in_value_set(context, item, vs, out, unknown) -> Outcome:
+def _unknown_in_value_set(
+    context: Context, item: Input, vs: Resource, out: Outcome, unknown: UnknownSystem | None
+) -> Outcome:
     """The value set (or the coding) names a code system we do not have."""
     system = context.registry.canonical(item.system or "")
     if system in _vs_systems(vs) or (unknown and unknown.system == system):
@@ -530,11 +522,12 @@ def _unknown_in_value_set(context, item, vs, out, unknown) -> Outcome:
 
 
 # -- results ---------------------------------------------------------------------------------
-def _tx_code(found: dict) -> str | None:
-    return found["details"].get("coding", [{}])[0].get("code")
+def _tx_code(found: JSON) -> str | None:
+    code: str | None = found["details"].get("coding", [{}])[0].get("code")
+    return code
 
 
-def _downgrade(found: dict) -> dict:
+def _downgrade(found: JSON) -> JSON:
     """not-in-vs for one coding of a codeableConcept is information, not an error."""
     coding = {**found["details"]["coding"][0], "code": "this-code-not-in-vs"}
     return {**found, "severity": "information", "details": {**found["details"], "coding": [coding]}}
@@ -550,16 +543,16 @@ def _overloaded(context: Context, system: str | None) -> bool:
     )
 
 
-def _located_issues(context: Context, outcome: Outcome) -> list[dict]:
-    """The coding's issues with the deprecated `location` as outcome.locate rules it."""
+def _on_coding(context: Context, outcome: Outcome) -> rendering.OnCoding | None:
+    """What rendering's location rule needs to know of the coding these issues are about
+    (None when it cannot matter: most codings)."""
     displayed = outcome.input.display is not None
-    if not displayed and not any(_tx_code(i) in CODE_FINDINGS for i in outcome.issues):
-        return outcome.issues  # nothing the rule could take `location` from
-    overloaded = _overloaded(context, outcome.input.system)
-    return [locate(i, displayed=displayed, overloaded=overloaded) for i in outcome.issues]
+    if not displayed and not rendering.may_be_unlocated(outcome.issues):
+        return None
+    return rendering.OnCoding(displayed, _overloaded(context, outcome.input.system))
 
 
-def _unchecked_are_warnings(outcomes: list[Outcome], vs: dict | None) -> None:
+def _unchecked_are_warnings(outcomes: list[Outcome], vs: Resource | None) -> None:
     """A CodeableConcept is valid when one of its codings is: a coding whose code system is
     unknown was not checked, and says so with a warning instead of failing the concept."""
     if len(outcomes) < 2 or not any(_sound(o, vs) for o in outcomes):
@@ -572,7 +565,7 @@ def _unchecked_are_warnings(outcomes: list[Outcome], vs: dict | None) -> None:
             o.caused_by_unknown = False
 
 
-def _sound(outcome: Outcome, vs: dict | None) -> bool:
+def _sound(outcome: Outcome, vs: Resource | None) -> bool:
     """A coding checked and found good (in the value set, when there is one)."""
     if not outcome.valid or (vs is not None and not outcome.member):
         return False
@@ -580,18 +573,25 @@ def _sound(outcome: Outcome, vs: dict | None) -> bool:
 
 
 def _collect(
-    context: Context, outcomes: list[Outcome], concept: dict, vs: dict | None
-) -> list[dict]:
+    context: Context, outcomes: list[Outcome], concept: JSON, vs: Resource | None
+) -> tuple[list[JSON], list[rendering.OnCoding | None]]:
+    """The issues of every coding, and (issue by issue) the coding each is about."""
     if concept:
         _unchecked_are_warnings(outcomes, vs)
-    issues = [i for o in outcomes if o.issues for i in _located_issues(context, o)]
+    issues: list[JSON] = []
+    on: list[rendering.OnCoding | None] = []
+    for o in outcomes:
+        if o.issues:
+            issues += o.issues
+            on += [_on_coding(context, o)] * len(o.issues)
     if not concept or vs is None:
-        return issues
+        return issues, on
     issues = [_downgrade(i) if _tx_code(i) == "not-in-vs" else i for i in issues]
     if not any(o.member or o.caused_by_unknown for o in outcomes):
         general = finding("TX_GENERAL_CC_ERROR_MESSAGE", vs_key(vs))
         issues.insert(0, general)
-    return issues
+        on.insert(0, None)
+    return issues, on
 
 
 def _chosen(outcomes: list[Outcome]) -> Outcome | None:
@@ -610,16 +610,18 @@ def _chosen(outcomes: list[Outcome]) -> Outcome | None:
     return None
 
 
-def _result(context: Context, outcomes: list[Outcome], concept: dict, vs: dict | None) -> dict:
+def _result(
+    context: Context, outcomes: list[Outcome], concept: JSON, vs: Resource | None
+) -> Resource:
     """The $validate-code Parameters: the coding reported on, issues, message, result."""
-    issues = _collect(context, outcomes, concept, vs)
+    issues, on = _collect(context, outcomes, concept, vs)
     chosen = _chosen(outcomes)
     valid = chosen is not None and chosen.valid  # _chosen takes a valid one if there is one
     params = _coding_params(chosen, concept, vs)
     if issues:  # most codings have none: skip the reading of them
         valid = valid and not any(i["severity"] == "error" for i in issues)
-        params.append({"name": "issues", "resource": operation_outcome(issues)})
-        if message := _message(issues):
+        params.append({"name": "issues", "resource": rendering.operation_outcome(issues, on)})
+        if message := rendering.validation_message(issues):
             params.append({"name": "message", "valueString": message})
     params.append({"name": "result", "valueBoolean": valid})
     for o in outcomes:
@@ -629,9 +631,9 @@ def _result(context: Context, outcomes: list[Outcome], concept: dict, vs: dict |
     return {"resourceType": "Parameters", "parameter": params}
 
 
-def _coding_params(chosen: Outcome | None, concept: dict, vs: dict | None) -> list[dict]:
+def _coding_params(chosen: Outcome | None, concept: JSON, vs: Resource | None) -> list[JSON]:
     """code, codeableConcept, display, inactive, status, system, version, normalized-code."""
-    params: list[dict] = []
+    params: list[JSON] = []
     if concept:
         params.append({"name": "codeableConcept", "valueCodeableConcept": concept})
     if chosen is None:
@@ -651,43 +653,22 @@ def _coding_params(chosen: Outcome | None, concept: dict, vs: dict | None) -> li
         params.append({"name": "version", "valueString": chosen.cs.version})
     if found is not None and found.inactive:
         params.append({"name": "inactive", "valueBoolean": True})
-    flagged = found is not None and (found.inactive or found.deprecated)
-    if flagged and known and found.status not in (None, "active"):
+    if (
+        found is not None
+        and (found.inactive or found.deprecated)  # flagged
+        and known
+        and found.status not in (None, "active")
+    ):
         params.append({"name": "status", "valueCode": found.status})
     if found is not None and found.code != chosen.input.code:
         params.append({"name": "normalized-code", "valueCode": found.code})
     return params
 
 
-def _message(issues: list[dict]) -> str:
-    """Errors, warnings and display findings, joined as the reference server does."""
-    return "; ".join(
-        i["details"]["text"]
-        for i in issues
-        if (
-            i["severity"] == "error"
-            or _tx_code(i) == "invalid-display"
-            or (i["severity"] == "warning" and _tx_code(i) != "vs-invalid")
-        )
-        and not _quiet(i)
-    )
-
-
-QUIET = {"UNKNOWN_CODE_IN_FRAGMENT", "CONCEPT_DEPRECATED_IN_VALUESET", "INACTIVE_DISPLAY_FOUND"}
-
-
-def _quiet(found: dict) -> bool:
-    """Warnings the reference server reports as issues but leaves out of `message` (an
-    error always counts: a display no longer correct, under strict display validation)."""
-    return found["severity"] != "error" and any(
-        e.get("valueString") in QUIET for e in found.get("extension", [])
-    )
-
-
 # -- operations ------------------------------------------------------------------------------
-def _canonical_systems(context: Context, inputs: list[Input]) -> list[dict]:
+def _canonical_systems(context: Context, inputs: list[Input]) -> list[JSON]:
     """Alternate system URIs (aliases) are answered with the canonical URL, and say so."""
-    notes = []
+    notes: list[JSON] = []
     for item in inputs:
         canonical = context.registry.canonical(item.system) if item.system else None
         if canonical and canonical != item.system:
@@ -703,16 +684,16 @@ def _canonical_systems(context: Context, inputs: list[Input]) -> list[dict]:
     return notes
 
 
-def _statuses(vs: dict, expanded: Expanded | None) -> dict[str, tuple[str, str]]:
+def _statuses(vs: Resource, expanded: Expanded | None) -> dict[str, tuple[str, str]]:
     """Resources used that are draft / experimental / deprecated / withdrawn: the value set
     and what its compose drew on (key -> (resource type, flag))."""
     statuses = dict(expanded.statuses) if expanded is not None else {}
-    if status_flag(vs):
-        statuses[vs_key(vs)] = ("ValueSet", status_flag(vs))
+    if flag := status_flag(vs):
+        statuses[vs_key(vs)] = ("ValueSet", flag)
     return statuses
 
 
-def _status_notes(statuses: dict[str, tuple[str, str]], outcomes: list[Outcome]) -> list[dict]:
+def _status_notes(statuses: dict[str, tuple[str, str]], outcomes: list[Outcome]) -> list[JSON]:
     """Information issues for the flagged resources used: the value set, and the code
     systems the codings were checked in."""
     if not statuses:
@@ -725,7 +706,7 @@ def _status_notes(statuses: dict[str, tuple[str, str]], outcomes: list[Outcome])
     return notes
 
 
-def _with_notes(result: dict, notes: list[dict]) -> dict:
+def _with_notes(result: Resource, notes: list[JSON]) -> Resource:
     if not notes:
         return result
     params = result["parameter"]
@@ -737,13 +718,10 @@ def _with_notes(result: dict, notes: list[dict]) -> dict:
     return result
 
 
-def run_code_system(context: Context, instance_id: str | None = None) -> dict:
+def run_code_system(context: Context, instance_id: str | None = None) -> Resource:
     url = None
     if instance_id:
-        resource = context.registry.by_id("CodeSystem", instance_id)
-        if resource is None:
-            raise not_found("UNKNOWN_RESOURCE_ID", "CodeSystem", instance_id)
-        url = resource.get("url")
+        url = resolver.instance(context.registry, "CodeSystem", instance_id).get("url")
     else:
         url = context.params.get("url") or context.params.get("system")
     inputs, concept = _inputs(context, url)
@@ -765,7 +743,7 @@ class PreparedValueSet:
     once and checks each validation's codings against it: doing this per coding was most
     of a batch's time, and the answers do not depend on which coding asked."""
 
-    vs: dict
+    vs: Resource
     language: str | None
     expanded: Expanded | None = None
     unknown: UnknownSystem | None = None
@@ -774,8 +752,8 @@ class PreparedValueSet:
     # what checking codings works out that repeats from coding to coding (see
     # check_in_value_set): the expansion's when there is one (cached per registry, value set
     # and version parameters, all a plan depends on besides the coding), else this batch's
-    plans: dict[tuple, VersionPlan] = field(default_factory=dict)
-    plain_systems: set[tuple[str | None, str | None]] = field(default_factory=set)
+    plans: Kept = field(default_factory=lambda: Kept(PLANS_KEPT))
+    plain_systems: Kept = field(default_factory=lambda: Kept(SYSTEMS_KEPT))
 
 
 def prepare_value_set(context: Context, instance_id: str | None = None) -> PreparedValueSet:
@@ -784,28 +762,29 @@ def prepare_value_set(context: Context, instance_id: str | None = None) -> Prepa
     its codings; a failed evaluation is kept, since the codings are read before it counts."""
     vs = resolve_value_set(context, instance_id)
     context.use_value_set_language(vs)
-    context.value_set = vs
+    context.against(vs, context.value_set_language)
     for url in requested(context, vs):
         if context.registry.supplement(url) is None:
             raise missing_error(url)
-    prepared = PreparedValueSet(vs, context.value_set_language)
+    expanded = unknown = failed = None
     try:
-        prepared.expanded, prepared.unknown = _expand_for_validation(context, vs)
+        expanded, unknown = _expand_for_validation(context, vs)
     except TooCostly:
         raise  # the request stops: never an answer per coding
     except TerminologyError as error:
-        prepared.error = error
-    if prepared.expanded is not None:  # cached across requests with the expansion
-        prepared.plans = prepared.expanded.plans
-        prepared.plain_systems = prepared.expanded.plain_systems
-    prepared.statuses = _statuses(vs, prepared.expanded)
-    return prepared
+        failed = error
+    language, statuses = context.value_set_language, _statuses(vs, expanded)
+    if expanded is None:  # what checking codings works out is this request's own
+        return PreparedValueSet(vs, language, None, unknown, failed, statuses)
+    # else the expansion's, cached across requests with it (not made per request)
+    plans, plain = expanded.plans, expanded.plain_systems
+    return PreparedValueSet(vs, language, expanded, unknown, failed, statuses, plans, plain)
 
 
-def validate_prepared(context: Context, prepared: PreparedValueSet) -> dict:
+def validate_prepared(context: Context, prepared: PreparedValueSet) -> Resource:
     """The $validate-code answer for this context's codings against a prepared value set."""
-    vs = context.value_set = prepared.vs
-    context.value_set_language = prepared.language
+    vs = prepared.vs
+    context.against(vs, prepared.language)
     inputs, concept = _inputs(context)
     if prepared.error is not None:
         # a fresh copy per answer: a batch may report the same failure many times
@@ -820,11 +799,11 @@ def validate_prepared(context: Context, prepared: PreparedValueSet) -> dict:
     return _with_notes(_result(context, outcomes, concept, vs), notes)
 
 
-def run_value_set(context: Context, instance_id: str | None = None) -> dict:
+def run_value_set(context: Context, instance_id: str | None = None) -> Resource:
     return validate_prepared(context, prepare_value_set(context, instance_id))
 
 
-def _failed(issues: list[dict], concept: dict) -> dict:
+def _failed(issues: list[JSON], concept: JSON) -> Resource:
     """The value set could not be evaluated (e.g. an import is missing): result false."""
     echo = [{"name": "codeableConcept", "valueCodeableConcept": concept}] if concept else []
     return {
@@ -832,14 +811,14 @@ def _failed(issues: list[dict], concept: dict) -> dict:
         "parameter": echo
         + [
             {"name": "issues", "resource": operation_outcome(issues)},
-            {"name": "message", "valueString": "; ".join(i["details"]["text"] for i in issues)},
+            {"name": "message", "valueString": rendering.failure_message(issues)},
             {"name": "result", "valueBoolean": False},
         ],
     }
 
 
 def _expand_for_validation(
-    context: Context, vs: dict
+    context: Context, vs: Resource
 ) -> tuple[Expanded | None, UnknownSystem | None]:
     try:
         return Composer(context, strict=False).evaluate(vs), None

@@ -16,12 +16,14 @@ import shlex
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TypedDict
 from urllib.parse import quote, urlencode
 from weakref import WeakKeyDictionary
 
 import orjson
 
 import codesystem
+from codesystem.fhir_types import JSON, Resource
 from codesystem.layout import table_url
 from terminology.engine import Engine, OperationRequest
 from terminology.outcome import TerminologyError
@@ -79,9 +81,9 @@ class FhirRequest:
     operation: str
     resource_type: str
     query: tuple[tuple[str, str], ...]
-    resource: tuple[str, dict] | None = None  # (parameter name, resource)
+    resource: tuple[str, Resource] | None = None  # (parameter name, resource)
 
-    def parameters(self) -> dict:
+    def parameters(self) -> Resource:
         parameters = parameters_from_query(self.operation, list(self.query))
         if self.resource is not None:
             name, resource = self.resource
@@ -107,13 +109,13 @@ class FhirRequest:
         )
 
 
-def run(engine: Engine, request: FhirRequest) -> dict:
+def run(engine: Engine, request: FhirRequest) -> Resource:
     return engine.run(
         OperationRequest(request.operation, request.resource_type, request.parameters())
     )
 
 
-def _parts(parameter: dict) -> dict[str, object]:
+def _parts(parameter: JSON) -> dict[str, object]:
     """name -> value[x] of a parameter's parts (the first of each name)."""
     found: dict[str, object] = {}
     for part in parameter.get("part", []):
@@ -137,14 +139,18 @@ class Catalog:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        held = [cs for cs in engine.resources("CodeSystem") if cs.get("url") == HCPCS]
-        self.releases: list[dict] = sorted(held, key=recency_key)  # oldest first
-        self.by_version = {cs.get("version"): cs for cs in self.releases}
-        self.versions = [cs.get("version") for cs in self.releases]
-        self.default = max(held, key=preference_key).get("version") if held else None
-        self._concepts: dict[str, dict[str, dict]] = {}
+        held = [
+            cs
+            for cs in engine.resources("CodeSystem")
+            if cs.get("url") == HCPCS and cs.get("version")  # a release has a version
+        ]
+        self.releases: list[Resource] = sorted(held, key=recency_key)  # oldest first
+        self.by_version: dict[str, Resource] = {cs["version"]: cs for cs in self.releases}
+        self.versions: list[str] = [cs["version"] for cs in self.releases]
+        self.default: str | None = max(held, key=preference_key)["version"] if held else None
+        self._concepts: dict[str, dict[str, JSON]] = {}
         self._changes: dict[str, codesystem.ReleaseChanges] = {}
-        self._candidates: dict[str, list[tuple[dict, list[_Include]]]] = {}
+        self._candidates: dict[str, list[tuple[Resource, list[_Include]]]] = {}
 
     def version(self, asked: str | None) -> str:
         """The release asked for (the default when none is), or a 404 naming those held."""
@@ -158,7 +164,7 @@ class Catalog:
             raise PageError(404, "Unknown release", text, links)
         return asked
 
-    def concepts(self, version: str) -> dict[str, dict]:
+    def concepts(self, version: str) -> dict[str, JSON]:
         """Code -> concept of one stored release."""
         found = self._concepts.get(version)
         if found is None:
@@ -214,7 +220,7 @@ class Catalog:
         declared = self.by_version[version].get("property", [])
         return {p["code"]: p.get("description", "") for p in declared}
 
-    def candidates(self, version: str) -> list[tuple[dict, list[_Include]]]:
+    def candidates(self, version: str) -> list[tuple[Resource, list[_Include]]]:
         """Stored value sets that can hold codes of this release, each with its HCPCS
         includes pre-digested (for a quick "might it hold this code?")."""
         found = self._candidates.get(version)
@@ -253,7 +259,7 @@ class _Include:
     decided_elsewhere: bool  # imports other value sets: the engine decides
 
     @classmethod
-    def of(cls, include: dict) -> _Include:
+    def of(cls, include: JSON) -> _Include:
         listed = include.get("concept")
         filters = tuple(
             (str(f.get("property")), str(f.get("op")), str(f.get("value")))
@@ -285,14 +291,14 @@ def _filter_may_match(
     return True  # other operators and properties: the engine decides
 
 
-def _property_values(concept: dict) -> dict[str, set[str]]:
+def _property_values(concept: JSON) -> dict[str, set[str]]:
     values: dict[str, set[str]] = {}
     for prop in concept.get("property", []):
         values.setdefault(prop["code"], set()).add(_raw_text(prop))
     return values
 
 
-def _raw_text(value: Mapping) -> str:
+def _raw_text(value: Mapping[str, object]) -> str:
     for key, raw in value.items():
         if key.startswith("value"):
             if isinstance(raw, dict):
@@ -301,7 +307,7 @@ def _raw_text(value: Mapping) -> str:
     return ""
 
 
-def _flat(concepts: list[dict]) -> Iterable[dict]:
+def _flat(concepts: list[JSON]) -> Iterable[JSON]:
     for concept in concepts:
         yield concept
         if concept.get("concept"):
@@ -425,6 +431,14 @@ class Row:
     inactive: bool = False
 
 
+class Suggestion(TypedDict):
+    """One typeahead entry, as /suggest sends it (JSON)."""
+
+    code: str
+    display: str
+    inactive: bool
+
+
 @dataclass(frozen=True)
 class SearchResult:
     search: Search
@@ -474,11 +488,11 @@ def search(cat: Catalog, search: Search) -> SearchResult:
     return SearchResult(search, rows, paging, request)
 
 
-def _row(item: dict) -> Row:
+def _row(item: JSON) -> Row:
     return Row(item.get("code", ""), item.get("display", ""), bool(item.get("inactive")))
 
 
-def suggest(cat: Catalog, text: str, version: str | None) -> list[dict]:
+def suggest(cat: Catalog, text: str, version: str | None) -> list[Suggestion]:
     """Typeahead: the best few codes for the text (codes, displays, short descriptions)."""
     text = search_text(text)
     if not text:
@@ -487,7 +501,7 @@ def suggest(cat: Catalog, text: str, version: str | None) -> list[dict]:
     request = search_request(Search(text, chosen), 0, SUGGESTIONS)
     expansion = run(cat.engine, request)["expansion"]
     return [
-        {"code": row.code, "display": row.display, "inactive": row.inactive}
+        Suggestion(code=row.code, display=row.display, inactive=row.inactive)
         for row in map(_row, expansion.get("contains", []))
     ]
 
@@ -651,9 +665,9 @@ def life(cat: Catalog, code: str) -> list[LifeRow]:
     """The code in each stored release, oldest first: when it appeared, and what changed
     from one release to the next (compare_releases on the code alone)."""
     rows = []
-    before: dict | None = None
+    before: JSON | None = None
     for at, cs in enumerate(cat.releases):
-        version = cs.get("version")
+        version = cs["version"]
         concept = cat.concepts(version).get(code)
         start = str((cs.get("effectivePeriod") or {}).get("start", ""))[:10]
         changes: list[Change] = []
@@ -675,14 +689,13 @@ def life(cat: Catalog, code: str) -> list[LifeRow]:
     return rows
 
 
-def _code_changes(cat: Catalog, code: str, old: dict, new: dict, old_cs: dict, new_cs: dict):
+def _code_changes(
+    cat: Catalog, code: str, old: JSON, new: JSON, old_cs: Resource, new_cs: Resource
+) -> list[Change]:
     if old is new or old == new:
         return []
-    one = {"url": HCPCS}
-    found = codesystem.compare_releases(
-        {**one, "version": old_cs.get("version"), "concept": [old]},
-        {**one, "version": new_cs.get("version"), "concept": [new]},
-    ).change(code)
+    old_release, new_release = _with_only(old_cs, old), _with_only(new_cs, new)
+    found = codesystem.compare_releases(old_release, new_release).change(code)
     if found is None:
         return []
     changes = []
@@ -714,7 +727,17 @@ def _code_changes(cat: Catalog, code: str, old: dict, new: dict, old_cs: dict, n
     return changes
 
 
-def _first_value(value: dict) -> object:
+def _with_only(release: Resource, concept: JSON) -> Resource:
+    """The release reduced to one concept, its property declarations kept (compare_releases
+    finds the termination date and status by their declared URIs)."""
+    reduced: Resource = {
+        key: release[key] for key in ("url", "version", "property") if key in release
+    }
+    reduced["concept"] = [concept]
+    return reduced
+
+
+def _first_value(value: JSON) -> object:
     return next((raw for key, raw in value.items() if key.startswith("value")), "")
 
 
@@ -803,7 +826,7 @@ class ResourcePage:
     """A ValueSet or CodeSystem with a page of its codes."""
 
     kind: str  # ValueSet | CodeSystem
-    resource: dict
+    resource: Resource
     facts: list[tuple[str, str]]
     rules: list[Rule]
     properties: list[tuple[str, str, str]]  # CodeSystem: code, type, description
@@ -861,7 +884,7 @@ def code_system_page(cat: Catalog, id: str, text: str, page: int, count: int) ->
 def _with_codes(
     cat: Catalog,
     kind: str,
-    resource: dict,
+    resource: Resource,
     facts: list[tuple[str, str]],
     rules: list[Rule],
     properties: list[tuple[str, str, str]],
@@ -906,7 +929,7 @@ def _with_codes(
     )
 
 
-def _facts(resource: dict) -> list[tuple[str, str]]:
+def _facts(resource: Resource) -> list[tuple[str, str]]:
     facts = [
         ("URL", resource.get("url")),
         ("Version", resource.get("version")),
@@ -921,7 +944,7 @@ def _facts(resource: dict) -> list[tuple[str, str]]:
     return [(label, str(value)) for label, value in facts if value not in (None, "")]
 
 
-def _rule(kind: str, item: dict, cat: Catalog) -> Rule:
+def _rule(kind: str, item: JSON, cat: Catalog) -> Rule:
     system = str(item.get("system", ""))
     version = str(item.get("version", ""))
     filters = []
@@ -943,7 +966,7 @@ def _rule(kind: str, item: dict, cat: Catalog) -> Rule:
     )
 
 
-def listing(cat: Catalog, kind: str) -> list[dict]:
+def listing(cat: Catalog, kind: str) -> list[Resource]:
     """Every stored resource of a kind, by title then version."""
     resources = cat.engine.resources(kind)
     return sorted(
@@ -977,7 +1000,7 @@ class ChangeSection:
 @dataclass(frozen=True)
 class ReleasePage:
     version: str
-    resource: dict
+    resource: Resource
     start: str
     count: int
     previous: str | None
@@ -1028,7 +1051,9 @@ def release_page(cat: Catalog, version: str, kind: str, page: int) -> ReleasePag
     )
 
 
-def _changed(change: codesystem.CodeChange, concept: dict | None, cat: Catalog, version: str):
+def _changed(
+    change: codesystem.CodeChange, concept: JSON | None, cat: Catalog, version: str
+) -> ChangedCode:
     values = _property_values(concept) if concept else {}
     return ChangedCode(
         change.code,

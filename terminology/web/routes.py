@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import quote, urlencode
 
 import orjson
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -41,10 +42,13 @@ FHIR_BASES = ("r4", "r5", "fhir")
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _FHIR_HINTS = ("json", "xml")
 
-Build = Callable[[Request, Catalog], tuple[str, dict]]
+Context = dict[str, object]
+"""The variables a template is rendered with."""
+Build = Callable[[Request, Catalog], tuple[str, Context]]
+"""A page: the template to render and its context, or a PageError."""
 
 
-def register(app) -> None:
+def register(app: Starlette) -> None:
     """Add the web pages to a FastAPI/Starlette app created by terminology.api.create_app.
 
     They go ahead of the FHIR routes: `/{base}/{rtype}` would otherwise take `/code/J0120`
@@ -125,7 +129,7 @@ def page_for(request: Request, engine: Engine | None = None) -> Response | None:
 # --- responses -----------------------------------------------------------------------------
 
 
-def _page(build: Build):
+def _page(build: Build) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         return _respond(request, build)
 
@@ -164,7 +168,7 @@ def _html(body: str, status: int, started: float) -> Response:
     return Response(body, status, headers=headers, media_type=HTML_TYPE)
 
 
-def _error_context(error: PageError) -> dict:
+def _error_context(error: PageError) -> Context:
     return {"error": error, "title": error.title, "request_": None}
 
 
@@ -176,7 +180,7 @@ def _query(request: Request) -> dict[str, str]:
 # --- pages ---------------------------------------------------------------------------------
 
 
-def _search(request: Request, cat: Catalog) -> tuple[str, dict]:
+def _search(request: Request, cat: Catalog) -> tuple[str, Context]:
     query = _query(request)
     search = pages.Search.parse(query, cat)
     result = pages.search(cat, search)
@@ -195,7 +199,7 @@ def _search(request: Request, cat: Catalog) -> tuple[str, dict]:
     }
 
 
-def _code(request: Request, cat: Catalog) -> tuple[str, dict]:
+def _code(request: Request, cat: Catalog) -> tuple[str, Context]:
     code = request.path_params["code"]
     page = pages.code_page(cat, code, request.query_params.get("version"))
     return "code.html", {
@@ -206,7 +210,7 @@ def _code(request: Request, cat: Catalog) -> tuple[str, dict]:
     }
 
 
-def _release(request: Request, cat: Catalog) -> tuple[str, dict]:
+def _release(request: Request, cat: Catalog) -> tuple[str, Context]:
     query = _query(request)
     page = pages.integer(query.get("page"), "page", 1, 1, pages.MAX_PAGE)
     release = pages.release_page(cat, request.path_params["version"], query.get("kind", ""), page)
@@ -222,13 +226,13 @@ def _release(request: Request, cat: Catalog) -> tuple[str, dict]:
     }
 
 
-def _releases(request: Request, cat: Catalog) -> tuple[str, dict]:
+def _releases(request: Request, cat: Catalog) -> tuple[str, Context]:
     context = {"title": "HCPCS releases", "cat": cat, "request_": None, "nav": "release"}
     return "releases.html", context
 
 
 def _listing(kind: str) -> Build:
-    def build(request: Request, cat: Catalog) -> tuple[str, dict]:
+    def build(request: Request, cat: Catalog) -> tuple[str, Context]:
         title = "Value sets" if kind == "ValueSet" else "Code systems"
         resources = pages.listing(cat, kind)
         return "listing.html", {
@@ -244,7 +248,7 @@ def _listing(kind: str) -> Build:
 
 
 def _resource(kind: str) -> Build:
-    def build(request: Request, cat: Catalog) -> tuple[str, dict]:
+    def build(request: Request, cat: Catalog) -> tuple[str, Context]:
         query = _query(request)
         text = pages.search_text(query.get("q"))
         page = pages.integer(query.get("page"), "page", 1, 1, pages.MAX_PAGE)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from terminology.conformance.compare import CONTROL_KEYS
+from bench.conformance.compare import CONTROL_KEYS
 
 FHIR_VERSION = "5.0.0"
 

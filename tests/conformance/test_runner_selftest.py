@@ -23,7 +23,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from terminology.conformance import (
+from bench.conformance import (
     Comparer,
     HttpRequest,
     Manifest,
@@ -37,9 +37,9 @@ from terminology.conformance import (
     normalise_capabilities,
     version_passes,
 )
-from terminology.conformance import passing as passlist
-from terminology.conformance.normalise import MANAGED_EXTENSIONS, extension_urls, sort_resource
-from terminology.conformance.report import render, suite_table
+from bench.conformance import passing as passlist
+from bench.conformance.normalise import MANAGED_EXTENSIONS, extension_urls, sort_resource
+from bench.conformance.report import render, suite_table
 from tests.conformance import synth
 from tests.conftest import SHARED, shared_file
 
@@ -595,6 +595,27 @@ def test_a_correct_server_passes_the_default_run_r5() -> None:
         .splitlines()[0]
         .startswith("FAIL simple-cases/simple-expand-all: ValueSet: unexpected property zzExtra")
     )
+
+
+@needs_suite
+def test_the_check_hook_sees_each_answer_as_sent_and_judges_apart() -> None:
+    """RunOptions.check looks at every answer (the CI test parses them with fhir.resources):
+    what it finds is kept in Result.invalid, and whether the test passed is unchanged."""
+    seen: list[str] = []
+
+    def check(case: TestCase, body: dict[str, Any]) -> str | None:
+        seen.append(case.key)
+        return "a ValueSet" if body.get("resourceType") == "ValueSet" else None
+
+    options = RunOptions("http://fake/r5", "r5", externals=externals(), check=check)
+    cases = manifest().select(suites=["simple-cases"])
+    client = httpx.Client(transport=fake_server("r5"))
+    with Runner(manifest(), options, client) as runner:
+        results = runner.run(cases)
+    assert seen == [c.key for c in cases] and all(r.passed for r in results)
+    flagged = [r for r in results if r.invalid]
+    assert flagged and all(r.operation == "expand" for r in flagged)
+    assert {r.as_json()["invalid"] for r in flagged} == {"a ValueSet"}
 
 
 # R4 round trip: terminology.versions renames $translate match parts (equivalence <->

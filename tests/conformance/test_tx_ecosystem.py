@@ -3,8 +3,11 @@
 Starts ``hcpcs-tx --db <tmp> serve`` on a free loopback port (one server per FHIR version,
 so a request that hangs one cannot starve the other run), runs the default set (597 tests)
 through the conformance runner, prints the per-suite table, and fails if a test listed in
-passing.txt fails now. ``HCPCS_TX_WRITE_PASSING=1`` adds the tests that pass to the list
-(it only ever grows), as ``hcpcs-tx conformance --check-passing FILE --write-passing`` does.
+passing.txt fails now, or if a passing test's answer does not parse with fhir.resources
+(R4B models on /r4). The one harness is bench/conformance's runner (what `hcpcs-tx
+conformance` runs), the one pass list passing.txt. ``HCPCS_TX_WRITE_PASSING=1`` adds the
+tests that pass to the list (it only ever grows), as ``hcpcs-tx conformance --check-passing
+FILE --write-passing`` does.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from terminology.conformance import Manifest, Result, Runner, RunOptions
-from terminology.conformance import passing as passlist
-from terminology.conformance.report import failure_line, suite_table, summary_line
+from bench.conformance import Manifest, Result, Runner, RunOptions, TestCase
+from bench.conformance import passing as passlist
+from bench.conformance.report import failure_line, suite_table, summary_line
+from bench.conformance.runner import Json
 from tests.conftest import shared_file
 
 HERE = Path(__file__).parent
@@ -98,6 +102,7 @@ def test_tx_ecosystem_default_run_keeps_every_listed_test_passing(
     assert len(cases) == 597
     with serve(store) as base:
         options = RunOptions(f"{base}/{fhir_version}", fhir_version, REQUEST_SECONDS)
+        options.check = lambda case, body: _check(manifest, case, body, fhir_version)
         with Runner(manifest, options) as runner:
             results = runner.run(cases)
     listed = passlist.read_passing(PASSING, fhir_version)
@@ -109,6 +114,32 @@ def test_tx_ecosystem_default_run_keeps_every_listed_test_passing(
                 print(f"added to passing.txt: {line}")
     assert not broken, _regression_report(broken, fhir_version)
     assert not passlist.missing(results, listed), "pass list names tests the run did not execute"
+    invalid = [f"{r.key}: {r.invalid}" for r in results if r.passed and r.invalid]
+    assert not invalid, "\n".join(["answers that are not valid FHIR:", *invalid])
+
+
+def _check(manifest: Manifest, case: TestCase, body: Json, fhir_version: str) -> str | None:
+    """Why the answer is not valid FHIR, unless the test gave an invalid resource of the
+    answer's type to start from (other/dual-filter's value set has no `status`, and its
+    expansion echoes that: garbage in, garbage out)."""
+    given = [manifest.read(name, exact=False) for name in case.setup]
+    kind = body.get("resourceType")
+    if any(r.get("resourceType") == kind and _invalid(r, "r5") for r in given):
+        return None
+    return _invalid(body, fhir_version)
+
+
+def _invalid(body: Json, fhir_version: str) -> str | None:
+    """Why the answer is not a valid resource of its FHIR version (None: it is)."""
+    if fhir_version == "r4":
+        from fhir.resources.R4B import get_fhir_model_class
+    else:
+        from fhir.resources import get_fhir_model_class
+    try:
+        get_fhir_model_class(str(body.get("resourceType"))).model_validate(body)
+    except (KeyError, ValueError) as error:
+        return str(error).splitlines()[0][:300]
+    return None
 
 
 def _regression_report(broken: list[Result], fhir_version: str) -> str:

@@ -17,6 +17,7 @@ from terminology.engine import Engine, OperationRequest
 from terminology.loader import load_files, shipped_fhir_core
 from terminology.operations import batch
 from terminology.outcome import TerminologyError
+from terminology.request import BATCH_ITEM_SCOPE, Scope
 from tests.conftest import shared_file
 
 from .conftest import HCPCS
@@ -247,3 +248,216 @@ def test_tx_ecosystem_batches_answer_as_single_validations() -> None:
             assert answer == single, name
             compared += 1
     assert compared > 300
+
+
+# -- every parameter a validation may carry: the batch item is the single call --------------
+RELEASES = [
+    "data/releases/2019-Alpha-Numeric-HCPCS-File.zip",
+    "data/releases/2020-Alpha-Numeric-HCPCS-File.zip",
+]
+NEW_IN_2020 = "A9590"  # in the 2020-01 release, not in 2019-01
+OWN_VS = "http://example.org/fhir/ValueSet/own"
+SUPPLEMENT = "http://example.org/fhir/CodeSystem/hcpcs-de"
+
+
+@pytest.fixture(scope="module")
+def two_releases() -> tuple[Engine, list[dict]]:
+    """The real 2019-01 and 2020-01 HCPCS releases side by side (2020-01 the latest)."""
+    from pathlib import Path
+
+    import codesystem
+
+    root = Path(__file__).resolve().parents[2]
+    resources = load_files([root / name for name in RELEASES])
+    return Engine(resources, codesystem.HCPCS_ALIASES), resources
+
+
+def _importing(url: str) -> dict:
+    include = {"valueSet": [url]}
+    return {"resourceType": "ValueSet", "status": "active", "compose": {"include": [include]}}
+
+
+def _parity_cases(resources: list[dict]) -> dict[str, tuple[list[dict], list[dict], bool]]:
+    """Per parameter: (the batch's shared parameters, a validation's own parameters with it,
+    whether the parameter changes this validation's answer)."""
+    latest = [r for r in resources if r.get("url") == HCPCS and r["version"] == "2020-01"]
+    concepts = _concepts(latest)
+    active = next(c for c in concepts if not _inactive(c) and len(c["code"]) == 5)
+    retired = next(c for c in concepts if _inactive(c))
+    modifier = next(c for c in concepts if len(c["code"]) == 2 and not _inactive(c))
+    new = _coding(NEW_IN_2020)
+    url = [{"name": "url", "valueUri": ALL}]
+    own_vs = {**_inline(active["code"]), "url": OWN_VS}
+
+    def p(name: str, kind: str, value: object) -> dict:
+        return {"name": name, f"value{kind}": value}
+
+    return {
+        "date": (url, [*new, p("date", "DateTime", "2019-06-01")], True),
+        "date over the batch's": (
+            [*url, p("date", "DateTime", "2019-06-01")],
+            [*new, p("date", "DateTime", "2020-06-01")],
+            True,
+        ),
+        "system-version": (  # in a value set that includes HCPCS without a version
+            [p("url", "Uri", f"{HCPCS}?fhir_vs")],
+            [*new, p("system-version", "Canonical", f"{HCPCS}|2019-01")],
+            True,
+        ),
+        "force-system-version": (
+            url,
+            [
+                *_coding(NEW_IN_2020, version="2020-01"),
+                p("force-system-version", "Canonical", f"{HCPCS}|2019-01"),
+            ],
+            True,
+        ),
+        "check-system-version": (
+            url,
+            [*new, p("check-system-version", "Canonical", f"{HCPCS}|2019-01")],
+            True,
+        ),
+        "default-valueset-version": (
+            [{"name": "valueSet", "resource": _importing(ALL)}],
+            [*new, p("default-valueset-version", "Canonical", f"{ALL}|2019-01")],
+            True,
+        ),
+        "default-to-latest-version": (
+            url,
+            [*new, p("default-to-latest-version", "Boolean", True)],
+            False,
+        ),
+        "displayLanguage": (
+            url,
+            [
+                *_coding(active["code"], active["display"]),
+                p("displayLanguage", "Code", "no language!"),
+            ],
+            True,
+        ),
+        "activeOnly": (url, [*_coding(retired["code"]), p("activeOnly", "Boolean", True)], True),
+        "inferSystem": (
+            url,
+            [p("code", "Code", active["code"]), p("inferSystem", "Boolean", True)],
+            True,
+        ),
+        "lenient-display-validation": (
+            url,
+            [*_coding(active["code"], "wrong"), p("lenient-display-validation", "Boolean", True)],
+            True,
+        ),
+        "valueset-membership-only": (
+            url,
+            [*_coding(active["code"], "wrong"), p("valueset-membership-only", "Boolean", True)],
+            True,
+        ),
+        "abstract": (url, [*_coding(active["code"]), p("abstract", "Boolean", False)], False),
+        "diagnostics": (url, [*_coding(active["code"]), p("diagnostics", "Boolean", True)], False),
+        "url": (url, [p("url", "Uri", MODIFIERS), *_coding(active["code"])], True),
+        "context": (url, [p("context", "Uri", MODIFIERS), *_coding(active["code"])], False),
+        "valueSet": (
+            url,
+            [{"name": "valueSet", "resource": _inline(modifier["code"])}, *_coding(active["code"])],
+            True,
+        ),
+        "valueSetVersion": (url, [*new, p("valueSetVersion", "String", "2019-01")], True),
+        "useSupplement": (
+            [*url, {"name": "tx-resource", "resource": _supplement(active["code"])}],
+            [*_coding(active["code"], "Deutsch"), p("useSupplement", "Canonical", SUPPLEMENT)],
+            True,
+        ),
+        "useSupplement unknown": (
+            url,
+            [*_coding(active["code"]), p("useSupplement", "Canonical", "http://example.org/none")],
+            True,
+        ),
+        "tx-resource": (
+            [p("url", "Uri", OWN_VS)],
+            [{"name": "tx-resource", "resource": own_vs}, *_coding(active["code"])],
+            True,
+        ),
+    }
+
+
+def _supplement(code: str) -> dict:
+    """A supplement to HCPCS giving code a German display."""
+    designation = {"language": "de", "value": "Deutsch"}
+    return {
+        "resourceType": "CodeSystem",
+        "url": SUPPLEMENT,
+        "version": "1",
+        "status": "active",
+        "content": "supplement",
+        "supplements": HCPCS,
+        "concept": [{"code": code, "designation": [designation]}],
+    }
+
+
+def _parameter_of(case: str) -> str:
+    return case.removesuffix(" over the batch's").removesuffix(" unknown")
+
+
+PARITY_CASES = [
+    "date",
+    "date over the batch's",
+    "system-version",
+    "force-system-version",
+    "check-system-version",
+    "default-valueset-version",
+    "default-to-latest-version",
+    "displayLanguage",
+    "activeOnly",
+    "inferSystem",
+    "lenient-display-validation",
+    "valueset-membership-only",
+    "abstract",
+    "diagnostics",
+    "url",
+    "context",
+    "valueSet",
+    "valueSetVersion",
+    "useSupplement",
+    "useSupplement unknown",
+    "tx-resource",
+]
+
+
+def test_parity_cases_cover_every_validation_parameter() -> None:
+    """Every parameter a validation may carry beyond what identifies its coding has a case
+    below (and every case is such a parameter)."""
+    coding = {name for name, scope in BATCH_ITEM_SCOPE.items() if scope is Scope.CODING}
+    cases = {_parameter_of(c) for c in PARITY_CASES}
+    assert set(BATCH_ITEM_SCOPE) - coding <= cases <= set(BATCH_ITEM_SCOPE)
+
+
+@pytest.mark.parametrize("case", PARITY_CASES)
+def test_batch_validation_answers_as_the_single_call_with_its_parameters(two_releases, case):
+    """A validation carrying its own parameter, batched with one that does not (before and
+    after it), answers field by field as the single ValueSet/$validate-code with its
+    parameters over the batch's; and the parameter does change the answer where it should."""
+    engine, resources = two_releases
+    shared, own, matters = _parity_cases(resources)[case]
+    name = _parameter_of(case)
+    plain = [p for p in own if p["name"] != name]
+    validations = [plain, own, plain]
+    answers, singles = _batch_and_single(engine, shared, validations)
+    for answer, single in zip(answers, singles, strict=True):
+        got, want = orjson.loads(answer), orjson.loads(single)
+        assert got["resourceType"] == want["resourceType"]
+        got_fields = got.get("parameter", got.get("issue"))
+        want_fields = want.get("parameter", want.get("issue"))
+        assert len(got_fields) == len(want_fields)
+        for mine, theirs in zip(got_fields, want_fields, strict=True):
+            assert mine == theirs
+        assert answer == single
+    if matters:
+        assert singles[1] != singles[0]
+
+
+def test_a_code_new_in_2020_is_invalid_at_a_2019_date_in_a_batch_too(two_releases) -> None:
+    engine, _ = two_releases
+    own = [*_coding(NEW_IN_2020), {"name": "date", "valueDateTime": "2019-06-01"}]
+    answers, singles = _batch_and_single(engine, [{"name": "url", "valueUri": ALL}], [own])
+    for answer in (answers[0], singles[0]):
+        result = orjson.loads(answer)["parameter"]
+        assert next(p["valueBoolean"] for p in result if p["name"] == "result") is False

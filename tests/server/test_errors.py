@@ -131,15 +131,20 @@ def test_body_over_the_limit_is_refused(client) -> None:
     assert "over the limit" in _outcome(response, 413)
 
 
-def test_a_bug_is_a_500_outcome_not_a_stack_trace() -> None:
+def test_a_bug_is_a_500_outcome_not_a_stack_trace(caplog) -> None:
     class Broken:
-        def resources(self, kind: str) -> list:
+        def resources(self, kind: str, fhir_version: str | None = None) -> list:
             return []
 
         def run(self, request):
             raise RuntimeError("a bug")
 
     client = TestClient(create_app(Broken()))
-    response = client.get("/r4/CodeSystem/$lookup?code=x")
+    with caplog.at_level("ERROR"):
+        response = client.get("/r4/CodeSystem/$lookup?code=x")
     assert _outcome(response, 500) == "Internal server error: the failure was logged"
     assert "a bug" not in response.text and "Traceback" not in response.text
+    logged = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert logged, "the 500 was not logged"
+    assert "/r4/CodeSystem/$lookup?code=x" in logged[0].getMessage()  # the request it was
+    assert logged[0].exc_info is not None  # with the traceback, for us

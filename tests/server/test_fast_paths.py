@@ -13,7 +13,7 @@ import codesystem
 from terminology import api
 from terminology.engine import Engine, OperationRequest
 from terminology.operations import batch
-from terminology.operations.search import search
+from terminology.rest.search import search
 
 from .conftest import HCPCS, TEST_MAP
 

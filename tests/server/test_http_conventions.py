@@ -234,7 +234,7 @@ def test_access_log_one_line_per_request_at_info(client, records) -> None:
 
 def test_a_500_is_logged_with_the_request_and_its_query(records) -> None:
     class Broken:
-        def resources(self, kind: str) -> list:
+        def resources(self, kind: str, fhir_version: str | None = None) -> list:
             return []
 
         def run(self, request):

@@ -7,8 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from terminology.api import create_app
-from terminology.operations.metadata import OPERATIONS
 from terminology.params import PARAMETER_TYPES
+from terminology.rest.capabilities import OPERATIONS
 
 from . import releases_2019_2020
 

@@ -14,6 +14,8 @@ from collections.abc import Callable
 import pytest
 
 from terminology import caches
+from terminology.engine import OperationRequest
+from terminology.outcome import TerminologyError
 
 from .conftest import HCPCS
 
@@ -140,3 +142,47 @@ def test_every_memo_is_within_its_budget() -> None:
     for kind, figures in found.items():
         assert figures["bytes"] <= figures["budget_bytes"], kind
         assert figures["entries"] >= 0 and figures["holds"]
+
+
+def test_ten_thousand_distinct_request_values_leave_memory_flat(engine, all_codes) -> None:
+    """Issue 11's measure: 10,000 requests through the engine, each with a value no other
+    request sends (a system-version, a valueSetVersion, or a whole tx-resource ValueSet),
+    leave resident memory within GROWTH_MB."""
+
+    def request(parameters: list[dict], operation: str = "validate-code") -> OperationRequest:
+        body = {"resourceType": "Parameters", "parameter": parameters}
+        return OperationRequest(operation, "ValueSet", body)
+
+    coding = {"name": "coding", "valueCoding": {"system": HCPCS, "code": "A0021"}}
+
+    def system_version(i: int) -> OperationRequest:
+        # a version for a system the value set does not use: the answer is the same, and
+        # a memo keyed by the request's versions would keep one expansion per value
+        given = {"name": "system-version", "valueCanonical": f"http://example.org/cs{i}|1"}
+        return request([{"name": "url", "valueUri": all_codes}, given, coding])
+
+    def value_set_version(i: int) -> OperationRequest:
+        url = {"name": "url", "valueUri": f"{HCPCS}?fhir_vs"}
+        count = {"name": "count", "valueInteger": 3}
+        return request([url, {"name": "valueSetVersion", "valueString": f"v{i}"}, count], "expand")
+
+    def tx_resource(i: int) -> OperationRequest:
+        vs = {
+            "resourceType": "ValueSet",
+            "url": f"http://example.org/vs/{i}",
+            "status": "active",
+            "compose": {"include": [{"system": HCPCS, "concept": [{"code": f"A{i % 10000:04d}"}]}]},
+        }
+        url = {"name": "url", "valueUri": vs["url"]}
+        return request([url, {"name": "tx-resource", "resource": vs}, coding])
+
+    kinds = (system_version, value_set_version, tx_resource)
+
+    def send(i: int) -> int:
+        try:
+            engine.run(kinds[i % 3](i))
+        except TerminologyError as error:
+            return error.status
+        return 200
+
+    assert growth(send, 10_000) < GROWTH_MB

@@ -42,6 +42,7 @@ class Result:
     url: str = ""
     seconds: float = 0.0
     actual: Any = None  # the scrubbed, sorted response of a failed test, for diagnosis
+    invalid: str | None = None  # what RunOptions.check found wrong with the response
 
     @property
     def key(self) -> str:
@@ -69,18 +70,23 @@ class Result:
                 }
             if self.actual is not None:
                 out["actual"] = self.actual
+        if self.invalid:
+            out["invalid"] = self.invalid
         return out
 
 
 @dataclass
 class RunOptions:
     """server: the FHIR base URL (e.g. http://127.0.0.1:8080/r5); fhir_version: r4 | r5,
-    what the server speaks; externals: response file -> {N: message} (``-externals``)."""
+    what the server speaks; externals: response file -> {N: message} (``-externals``);
+    check: a look at each test's response as the server sent it (e.g. that it parses with
+    fhir.resources), its finding kept in Result.invalid apart from the comparison."""
 
     server: str
     fhir_version: str = "r5"
     timeout: float = 60.0
     externals: dict[str, dict[str, str]] = field(default_factory=dict)
+    check: Callable[[TestCase, Json], str | None] | None = None
 
 
 class Runner:
@@ -167,6 +173,8 @@ class Runner:
         else:
             status, body = self._send(request)
         result.http_status = status
+        if self.options.check is not None and body:
+            result.invalid = self.options.check(case, body)
         if not 200 <= status < 300 and body.get("resourceType") != "OperationOutcome":
             result.message = f"HTTP {status} and the body is not an OperationOutcome"
             result.actual = body or None
@@ -219,7 +227,7 @@ class Runner:
         response = self.client.request(
             request.method,
             url,
-            params=request.query or None,
+            params=list(request.query) or None,
             headers=request.headers,
             content=content,
         )

@@ -2,23 +2,27 @@
 and the OperationDefinitions of the operations that are not FHIR's own.
 
 Built as R5 from what the engine holds; the API converts to R4 at the edge (fhirVersion
-included). The shape follows the tx-ecosystem `metadata` tests (capstmt.json, capterms.json).
+included); TerminologyCapabilities lists the code systems of the asked base's FHIR release
+(api builds one per base). The shape follows the tx-ecosystem `metadata` tests (capstmt.json,
+capterms.json).
 Both statements are `kind = instance`, so they carry `implementation` (the invariant of
 both resources: "if kind = instance, implementation must be present and software may be
 present"; `for_base` adds the URL asked), and are dated from the data: the start of
-the latest stored HCPCS release (`data_date`), not the time they were built. Every
+the latest stored release (`data_date`), not the time they were built. Every
 operation they declare resolves: FHIR's own by their canonical URL, ours (`operation_definitions`)
 at `{base}/OperationDefinition/{id}`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import metadata as _dist
 
-from codesystem import HCPCS_URL
+from codesystem.fhir_types import Resource
 from codesystem.layout import NAMESPACE
 from terminology.params import PARAMETER_TYPES
 from terminology.registry import preference_key, recency_key
+from terminology.rest import RELEASES
 
 SOFTWARE = "hcpcs-tx"
 try:
@@ -43,8 +47,8 @@ OPERATIONS: tuple[tuple[str, str, str], ...] = (
     ("ConceptMap", "closure", CORE_OPS + "ConceptMap-closure"),
     ("CodeSystem", "changes", CANONICAL + "/OperationDefinition/CodeSystem-changes"),
 )
-SEARCH_PARAMS = (("url", "uri"), ("version", "token"), ("name", "string"))
-SEARCH_PARAMS += (("title", "string"), ("status", "token"), ("_id", "token"))
+SEARCH_PARAMS: tuple[tuple[str, str], ...] = (("url", "uri"), ("version", "token"))
+SEARCH_PARAMS += (("name", "string"), ("title", "string"), ("status", "token"), ("_id", "token"))
 SEARCH_DOC = (
     "Search parameters as FHIR clients send them: url, version, status, _id (exact; a comma"
     " is OR), name, title (case-insensitive starts-with); _summary, _elements, _count"
@@ -68,10 +72,11 @@ EXPANSION_PARAMETERS = (
     "system-version",
     "tx-resource",
 )
-FHIR_VERSIONS = {"r4": "4.0", "r5": "5.0"}
+FHIR_VERSIONS = {base: release.rsplit(".", 1)[0] for base, release in RELEASES.items()}
+"""$versions: each base's FHIR version as major.minor (4.0, 5.0)."""
 
 
-def _header(kind: str, name: str, title: str) -> dict:
+def _header(kind: str, name: str, title: str) -> Resource:
     return {
         "resourceType": kind,
         "id": name.lower(),
@@ -85,7 +90,7 @@ def _header(kind: str, name: str, title: str) -> dict:
     }
 
 
-def _feature(definition: str, value: dict) -> dict:
+def _feature(definition: str, value: Resource) -> Resource:
     return {
         "url": FEATURE,
         "extension": [{"url": "definition", "valueCanonical": definition}]
@@ -93,24 +98,28 @@ def _feature(definition: str, value: dict) -> dict:
     }
 
 
-def data_date(code_systems: list[dict]) -> str:
-    """The date of the data served (YYYY-MM-DD): the start of the latest stored HCPCS
-    release (else of any stored code system's version, else its `date`); RELEASE_DATE for
-    a server holding none."""
-    hcpcs = [cs for cs in code_systems if cs.get("url") == HCPCS_URL]
-    for held in (hcpcs, code_systems):
-        dates = [_day(cs) for cs in held]
+def data_date(code_systems: Sequence[Resource]) -> str:
+    """The date of the data served (YYYY-MM-DD): the start of the latest stored release,
+    as the code systems of a release state it (`effectivePeriod.start`: a CMS release and
+    its code tables do, the FHIR core ones do not), else the latest `date` of any stored
+    code system; RELEASE_DATE for a server holding none. Read from the data, so no code
+    system is named here."""
+    for field in ("effectivePeriod", "date"):
+        dates = [_day(cs, field) for cs in code_systems]
         if any(dates):
             return max(d for d in dates if d)
     return RELEASE_DATE
 
 
-def _day(resource: dict) -> str | None:
-    start = (resource.get("effectivePeriod") or {}).get("start") or resource.get("date")
-    return start[:10] if isinstance(start, str) and len(start) >= 10 else None
+def _day(resource: Resource, field: str) -> str | None:
+    value = resource.get(field)
+    day = value.get("start") if isinstance(value, dict) else value
+    return day[:10] if isinstance(day, str) and len(day) >= 10 else None
 
 
-def capability_statement(xml: bool = True, code_systems: list[dict] | None = None) -> dict:
+def capability_statement(
+    xml: bool = True, code_systems: Sequence[Resource] | None = None
+) -> Resource:
     """The R5 CapabilityStatement: a terminology server listing every operation we route,
     dated from the code systems held (data_date)."""
     result = _header("CapabilityStatement", "HcpcsTx", "HCPCS Level II terminology server")
@@ -144,13 +153,13 @@ def capability_statement(xml: bool = True, code_systems: list[dict] | None = Non
     return result
 
 
-def for_base(statement: dict, url: str) -> dict:
+def for_base(statement: Resource, url: str) -> Resource:
     """A statement (CapabilityStatement or TerminologyCapabilities) naming the base URL it
     was asked at (implementation.url), as a server instance's statement does."""
     return {**statement, "implementation": {"description": IMPLEMENTATION, "url": url}}
 
 
-def _rest_resources() -> list[dict]:
+def _rest_resources() -> list[Resource]:
     resources = []
     for kind in ("CodeSystem", "ValueSet", "ConceptMap"):
         operations = [{"name": op, "definition": url} for t, op, url in OPERATIONS if t == kind]
@@ -172,11 +181,11 @@ def _rest_resources() -> list[dict]:
     return resources
 
 
-def _versions_op() -> dict:
+def _versions_op() -> Resource:
     return {"name": "versions", "definition": CORE_OPS + "CapabilityStatement-versions"}
 
 
-def terminology_capabilities(code_systems: list[dict]) -> dict:
+def terminology_capabilities(code_systems: Sequence[Resource]) -> Resource:
     """R5 TerminologyCapabilities: every code system held, with all its versions.
     `hierarchical`: $expand nests `contains` as the code system's hierarchy does (unless
     excludeNested or paged: operations/expand.py)."""
@@ -199,8 +208,8 @@ def terminology_capabilities(code_systems: list[dict]) -> dict:
     return result
 
 
-def _code_systems(code_systems: list[dict]) -> list[dict]:
-    by_url: dict[str, list[dict]] = {}
+def _code_systems(code_systems: Sequence[Resource]) -> list[Resource]:
+    by_url: dict[str, list[Resource]] = {}
     for cs in code_systems:
         if cs.get("url") and cs.get("content") != "supplement":
             by_url.setdefault(cs["url"], []).append(cs)
@@ -234,12 +243,14 @@ _CHANGES_DOC = (
 _FHIR_TYPES = {"Resource": "Resource", "Coding": "Coding", "CodeableConcept": "CodeableConcept"}
 
 
-def _parameter(name: str, use: str, kind: str, low: int = 0, high: str = "1", doc: str = ""):
+def _parameter(
+    name: str, use: str, kind: str, low: int = 0, high: str = "1", doc: str = ""
+) -> Resource:
     found = {"name": name, "use": use, "min": low, "max": high, "type": kind}
     return {**found, "documentation": doc} if doc else found
 
 
-def _typed_inputs(operation: str, skip: tuple[str, ...] = ()) -> list[dict]:
+def _typed_inputs(operation: str, skip: tuple[str, ...] = ()) -> list[Resource]:
     """The operation's input parameter table (params.py) as OperationDefinition inputs."""
     found = []
     for name, kind in PARAMETER_TYPES[operation].items():
@@ -248,7 +259,7 @@ def _typed_inputs(operation: str, skip: tuple[str, ...] = ()) -> list[dict]:
     return found
 
 
-def operation_definitions() -> list[dict]:
+def operation_definitions() -> list[Resource]:
     """The R5 OperationDefinitions of the operations that FHIR does not define
     ($batch-validate-code, $changes), served at OperationDefinition/{id}."""
     batch = _definition(
@@ -278,7 +289,7 @@ def operation_definitions() -> list[dict]:
     return [batch, changes]
 
 
-def _part(name: str, low: int, high: str, doc: str, parts: list[dict]) -> dict:
+def _part(name: str, low: int, high: str, doc: str, parts: list[Resource]) -> Resource:
     """A parameter made of parts (no type of its own)."""
     return {
         "name": name,
@@ -317,7 +328,7 @@ _CHANGE_PARTS = [
 ]
 
 
-def _definition(id: str, name: str, kind: str, doc: str, instance: bool) -> dict:
+def _definition(id: str, name: str, kind: str, doc: str, instance: bool) -> Resource:
     code = id.removeprefix(f"{kind}-")
     return {
         "resourceType": "OperationDefinition",
@@ -340,7 +351,7 @@ def _definition(id: str, name: str, kind: str, doc: str, instance: bool) -> dict
     }
 
 
-def versions(base: str) -> dict:
+def versions(base: str) -> Resource:
     """$versions: the FHIR versions served, the asked base's one as default."""
     parameters = [{"name": "version", "valueCode": v} for v in FHIR_VERSIONS.values()]
     parameters.append({"name": "default", "valueCode": FHIR_VERSIONS[base]})

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,7 +47,7 @@ def render(results: list[Result]) -> str:
     return "\n".join([*lines, suite_table(results), summary_line(results)])
 
 
-def write_json(path: Path, results: list[Result], meta: dict[str, object]) -> None:
+def write_json(path: Path, results: list[Result], meta: Mapping[str, object]) -> None:
     """Every result (failed ones with the scrubbed, sorted response) plus run metadata."""
     document = {**meta, "results": [r.as_json() for r in results]}
     path.parent.mkdir(parents=True, exist_ok=True)

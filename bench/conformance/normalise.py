@@ -295,7 +295,7 @@ def _sort(element: Json, key: str, cmp: Cmp) -> None:
 
 
 def _compare(a: Any, b: Any) -> int:
-    return (a > b) - (a < b)
+    return int(a > b) - int(a < b)
 
 
 def _key_cmp(key: Callable[[Any], Any]) -> Cmp:

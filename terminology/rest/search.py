@@ -19,33 +19,17 @@ OperationOutcome entry (search.mode = outcome) so a typo does not pass unnoticed
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from urllib.parse import urlencode
 
-from terminology.operations.read import check_type
-from terminology.outcome import TerminologyError, invalid, operation_outcome
+from codesystem.fhir_types import Resource
+from terminology.outcome import TerminologyError, invalid
+from terminology.rendering import operation_outcome
+from terminology.rest import check_type
+from terminology.rest.views import SUMMARIES, Query, elements, view
 
 DEFAULT_COUNT = 20
 MAX_COUNT = 1000
-SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"}
-SUBSETTED["code"] = "SUBSETTED"
-# Elements that are not in the summary view (big content, not isSummary in the spec).
-NOT_SUMMARY = {
-    "CodeSystem": ("concept", "property", "filter", "text"),
-    "ValueSet": ("compose", "expansion", "text"),
-    "ConceptMap": ("group", "property", "additionalAttribute", "text"),
-    "OperationDefinition": ("parameter", "overload", "text"),
-}
-# Mandatory elements, kept by _elements and _summary=text so the result stays valid.
-MANDATORY = {
-    "CodeSystem": ("resourceType", "id", "meta", "status", "content"),
-    "ValueSet": ("resourceType", "id", "meta", "status"),
-    "ConceptMap": ("resourceType", "id", "meta", "status"),
-    "OperationDefinition": (
-        *("resourceType", "id", "meta", "name", "status", "kind", "code"),
-        *("system", "type", "instance"),
-    ),
-}
-SUMMARIES = ("true", "false", "count", "text", "data")
 TOTALS = ("none", "estimate", "accurate")
 SORTS = ("url", "name", "title", "version", "date", "status", "_id")
 HANDLINGS = ("lenient", "strict")
@@ -68,20 +52,21 @@ def handling(prefer: str | None) -> str:
 
 
 def search(
-    resources: list[dict],
+    resources: Sequence[Resource],
     resource_type: str,
-    query: list[tuple[str, str]],
+    query: Query,
     base: str,
     handling: str = "lenient",
-) -> dict:
-    """A searchset Bundle of the matches; base is the absolute base URL for links."""
+) -> Resource:
+    """A searchset Bundle of the matches among resources (what the asked base serves:
+    Engine.resources for its FHIR release); base is the absolute base URL for links."""
     check_type(resource_type, searchable=True)
     criteria, control, ignored = _split(query, handling)
     matches = _sorted([r for r in resources if _matches(r, criteria)], control.get("_sort"))
     count = _integer(control, "_count", DEFAULT_COUNT, MAX_COUNT)
     offset = _integer(control, "_offset", 0, None)
     summary = control.get("_summary", "false")
-    bundle: dict = {"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "searchset"}
+    bundle: Resource = {"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "searchset"}
     if control.get("_total") != "none" or summary == "count":
         bundle["total"] = len(matches)
     outcome = [_ignored_entry(ignored)] if ignored else []
@@ -89,7 +74,7 @@ def search(
         if outcome:
             bundle["entry"] = outcome
         return bundle
-    elements = [e for e in control.get("_elements", "").split(",") if e]
+    wanted = elements(control)
     self_url = f"{base}/{resource_type}"
     used = [(k, v) for k, v in query if k not in ignored and k not in _IGNORED]
     bundle["link"] = _links(self_url, used, offset, count, len(matches))
@@ -97,7 +82,7 @@ def search(
     entries = [
         {
             "fullUrl": f"{self_url}/{r.get('id')}",
-            "resource": view(r, summary, elements),
+            "resource": view(r, summary, wanted),
             "search": {"mode": "match"},
         }
         for r in page
@@ -107,40 +92,10 @@ def search(
     return bundle
 
 
-def read_view(resource: dict, query: list[tuple[str, str]]) -> dict:
-    """A read's answer as `_summary` / `_elements` ask (other parameters are ignored)."""
-    control = {name: value for name, value in query if name in ("_summary", "_elements")}
-    summary = control.get("_summary", "false")
-    if summary not in SUMMARIES or summary == "count":
-        raise invalid("PARAM_INVALID", "_summary", summary)
-    elements = [e for e in control.get("_elements", "").split(",") if e]
-    return view(resource, summary, elements)
-
-
-def view(resource: dict, summary: str, elements: list[str]) -> dict:
-    """The resource as _summary / _elements asked, tagged SUBSETTED when cut."""
-    kind = resource["resourceType"]
-    if elements:
-        keep = {*MANDATORY[kind], *elements}
-        cut = {k: v for k, v in resource.items() if k in keep}
-    elif summary == "true":
-        cut = {k: v for k, v in resource.items() if k not in NOT_SUMMARY[kind]}
-    elif summary == "text":
-        keep = {*MANDATORY[kind], "text", "url"}
-        cut = {k: v for k, v in resource.items() if k in keep}
-    elif summary == "data":
-        cut = {k: v for k, v in resource.items() if k != "text"}
-    else:
-        return resource
-    meta = dict(cut.get("meta", {}))
-    meta["tag"] = [*meta.get("tag", []), SUBSETTED]
-    return {**cut, "meta": meta}
-
-
-def _split(
-    query: list[tuple[str, str]], handling: str
-) -> tuple[list[tuple[str, str]], dict[str, str], set[str]]:
-    criteria, control, ignored = [], {}, set()
+def _split(query: Query, handling: str) -> tuple[Query, dict[str, str], set[str]]:
+    criteria: Query = []
+    control: dict[str, str] = {}
+    ignored: set[str] = set()
     for name, value in query:
         if name in _EXACT or name in _PREFIX:
             criteria.append((name, value))
@@ -160,7 +115,7 @@ def _split(
     return criteria, control, ignored
 
 
-def _ignored_entry(ignored: set[str]) -> dict:
+def _ignored_entry(ignored: set[str]) -> Resource:
     issues = [
         {
             "severity": "warning",
@@ -175,7 +130,7 @@ def _ignored_entry(ignored: set[str]) -> dict:
     return {"resource": operation_outcome(issues), "search": {"mode": "outcome"}}
 
 
-def _matches(resource: dict, criteria: list[tuple[str, str]]) -> bool:
+def _matches(resource: Resource, criteria: Query) -> bool:
     for name, value in criteria:
         have = str(resource.get("id" if name == "_id" else name, ""))
         options = value.split(",")  # a comma is OR within one parameter
@@ -187,7 +142,7 @@ def _matches(resource: dict, criteria: list[tuple[str, str]]) -> bool:
     return True
 
 
-def _sorted(resources: list[dict], asked: str | None) -> list[dict]:
+def _sorted(resources: list[Resource], asked: str | None) -> list[Resource]:
     """The resources in _sort order: each field in turn (the first one decides first),
     `-` for descending; resources without the field come last either way."""
     if not asked:
@@ -202,13 +157,13 @@ def _sorted(resources: list[dict], asked: str | None) -> list[dict]:
     for field in reversed(fields):  # stable sorts, the last field first
         name = field.removeprefix("-")
         keyed = [(_sort_value(r, name), r) for r in result]
-        present = [pair for pair in keyed if pair[0] is not None]
+        present = [(value, r) for value, r in keyed if value is not None]
         present.sort(key=lambda pair: pair[0], reverse=field.startswith("-"))
         result = [r for _, r in present] + [r for value, r in keyed if value is None]
     return result
 
 
-def _sort_value(resource: dict, name: str) -> str | None:
+def _sort_value(resource: Resource, name: str) -> str | None:
     if name == "_id":
         value = resource.get("id")
     elif name == "date":  # a CMS release has no date: the start of its period stands in
@@ -220,7 +175,7 @@ def _sort_value(resource: dict, name: str) -> str | None:
     return value.casefold() if name in _PREFIX else value
 
 
-def _integer(control: dict, name: str, default: int, high: int | None) -> int:
+def _integer(control: dict[str, str], name: str, default: int, high: int | None) -> int:
     """A non-negative integer parameter: ASCII digits only (str.isdigit also takes '²')."""
     text = control.get(name)
     if text is None:
@@ -230,10 +185,10 @@ def _integer(control: dict, name: str, default: int, high: int | None) -> int:
     return min(int(text), high) if high is not None else int(text)
 
 
-def _links(url: str, query: list[tuple[str, str]], offset: int, count: int, total: int):
+def _links(url: str, query: Query, offset: int, count: int, total: int) -> list[Resource]:
     kept = [(k, v) for k, v in query if k not in ("_offset", "_count")]
 
-    def link(relation: str, at: int) -> dict:
+    def link(relation: str, at: int) -> Resource:
         page = urlencode([*kept, ("_count", str(count)), ("_offset", str(at))])
         return {"relation": relation, "url": f"{url}?{page}"}
 

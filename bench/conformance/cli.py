@@ -7,7 +7,6 @@ it is an ordinary typer-annotated function so it can also be mounted on any type
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -121,14 +120,12 @@ def _check(path: Path, results: list[Result], fhir_version: str, write: bool) ->
 def _externals(path: Path | None) -> dict[str, dict[str, str]]:
     if path is None:
         return {}
-    return orjson.loads(path.read_bytes())
+    found: dict[str, dict[str, str]] = orjson.loads(path.read_bytes())
+    return found
 
 
-def main() -> None:  # pragma: no cover - a standalone entry while the server CLI is written
-    app = typer.Typer(add_completion=False)
+def main() -> None:
+    """`python -m bench.conformance`: the command without the server's CLI."""
+    app = typer.Typer(add_completion=False, rich_markup_mode=None)
     app.command()(conformance)
-    app(prog_name="conformance")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    app(prog_name="python -m bench.conformance")

@@ -61,8 +61,9 @@ class TestCase:
         (``response:flat`` when the flat mode is on), as TxTester.chooseParam does."""
         for mode in sorted(self.modes):
             if f"{name}:{mode}" in self.test:
-                return self.test[f"{name}:{mode}"]
-        return self.test.get(name)
+                return str(self.test[f"{name}:{mode}"])
+        found = self.test.get(name)
+        return None if found is None else str(found)
 
     @property
     def request_file(self) -> str | None:
@@ -79,11 +80,11 @@ class TestCase:
 
     @property
     def profile_file(self) -> str:
-        return self.test.get("profile", DEFAULT_PROFILE)
+        return str(self.test.get("profile", DEFAULT_PROFILE))
 
     @property
     def http_code(self) -> str:
-        return self.test.get("http-code", "2xx")
+        return str(self.test.get("http-code", "2xx"))
 
     @property
     def lenient_display(self) -> bool | None:
@@ -123,7 +124,8 @@ class Manifest:
 
     @property
     def suites(self) -> list[dict[str, Any]]:
-        return self.data.get("suites", [])
+        suites: list[dict[str, Any]] = self.data.get("suites", [])
+        return suites
 
     def path(self, name: str) -> Path:
         return self.root / name

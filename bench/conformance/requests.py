@@ -91,7 +91,9 @@ def build_request(
     return HttpRequest(method, path, headers, body)
 
 
-def _batch_body(bundle: dict[str, Any], setup: list[dict], profile: list[dict]) -> dict[str, Any]:
+def _batch_body(
+    bundle: dict[str, Any], setup: list[dict[str, Any]], profile: list[dict[str, Any]]
+) -> dict[str, Any]:
     """A batch Bundle: setup resources go on the first entry, profile parameters on each."""
     entries = bundle.get("entry", [])
     for index, entry in enumerate(entries):

@@ -138,7 +138,9 @@ class Comparer:
             return self._array(path, expected, actual, count_only)
         return self._primitive(path, expected, actual)
 
-    def _object(self, path: str, expected: dict, actual: dict) -> Difference | None:
+    def _object(
+        self, path: str, expected: dict[str, Any], actual: dict[str, Any]
+    ) -> Difference | None:
         optional = set(_strings(expected.get("$optional-properties$")))
         optional |= set(_strings(expected.get("$optional")))
         count_only = set(_strings(expected.get("$count-arrays$")))
@@ -159,7 +161,7 @@ class Comparer:
         return None
 
     def _array(
-        self, path: str, expected: list, actual: list, count_only: bool
+        self, path: str, expected: list[Any], actual: list[Any], count_only: bool
     ) -> Difference | None:
         if count_only:
             if len(actual) != len(expected):
@@ -181,7 +183,7 @@ class Comparer:
         return difference
 
     def _items(
-        self, path: str, expected: list, actual: list, optional: list[bool]
+        self, path: str, expected: list[Any], actual: list[Any], optional: list[bool]
     ) -> Difference | None:
         """Expected items in order against actual ones; optional ones may be skipped."""
         cursor = 0
@@ -207,7 +209,9 @@ class Comparer:
             )
         return None
 
-    def _array_pattern(self, path: str, expected: list, actual: list) -> Difference | None:
+    def _array_pattern(
+        self, path: str, expected: list[Any], actual: list[Any]
+    ) -> Difference | None:
         """Pattern mode: each expected item must be found, in order, among the actual ones."""
         cursor = 0
         for index, item in enumerate(expected):

@@ -3,6 +3,9 @@
 
 manifest (select tests) -> requests (build each) -> runner (send, convert, judge)
 -> normalise (scrub + sort) -> compare (placeholders, strict) -> report / passing.
+
+A development tool, not part of the installed server: `python -m bench.conformance`, or
+`hcpcs-tx conformance` from an install of the source checkout (terminology/cli.py).
 """
 
 from .cli import conformance
