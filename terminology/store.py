@@ -19,6 +19,7 @@ import gc
 import os
 import re
 import sqlite3
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -101,11 +102,24 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-            self._migrate()
+            self._prepare(time.monotonic() + BUSY_TIMEOUT_S)
         except (OSError, sqlite3.Error) as error:
             raise StoreError(f"{self.path}: not a usable store ({error})") from None
+
+    def _prepare(self, deadline: float) -> None:
+        """WAL mode, schema, migrations. Two processes creating one store at once: switching
+        to WAL takes a lock SQLite does not wait for (no busy handler), so "database is
+        locked" is retried here until the other has finished, up to the busy timeout."""
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.executescript(_SCHEMA)
+                self._migrate()
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _migrate(self) -> None:
         """Stores written before origins were recorded get the column (their rows: none)."""
