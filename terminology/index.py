@@ -12,6 +12,7 @@ from functools import cached_property
 
 from codesystem.fhir_types import JSON, Resource
 from terminology.caches import Local, Memo, estimate
+from terminology.canonical import canonical_of
 
 NOT_SELECTABLE = "http://hl7.org/fhir/concept-properties#notSelectable"
 STATUS = "http://hl7.org/fhir/concept-properties#status"
@@ -184,7 +185,7 @@ class CodeSystemIndex:
     # -- access ---------------------------------------------------------------------
     @property
     def key(self) -> str:
-        return f"{self.url}|{self.version}" if self.version else self.url
+        return canonical_of(self.url, self.version)
 
     def role(self, code: str) -> str | None:
         """What a property code means to the engine (status, inactive, effectiveDate, ...)."""

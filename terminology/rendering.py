@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+
+from codesystem.fhir_types import JSON
 
 TX_ISSUE_TYPE = "http://hl7.org/fhir/tools/CodeSystem/tx-issue-type"
 MESSAGE_ID = "http://hl7.org/fhir/StructureDefinition/operationoutcome-message-id"
 
-Issue = dict[str, Any]  # an OperationOutcome.issue (R5 JSON)
+Issue = JSON  # an OperationOutcome.issue (R5 JSON)
 
 # -- the deprecated issue.location: one rule ------------------------------------------------
 # FHIR R5 deprecates OperationOutcome.issue.location ("XML specific ... replaced by

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
+from codesystem.fhir_types import Resource
+from terminology.canonical import canonical_of
 from terminology.outcome import TerminologyError, issue
 from terminology.providers import CodeSystemProvider
 from terminology.registry import Registry
 from terminology.rendering import Issue, operation_outcome
 
 ResourceType = Literal["CodeSystem", "ValueSet", "ConceptMap"]
-Resource = dict[str, Any]  # a FHIR resource (R5 JSON)
 Purpose = Literal["validate", "expand", "lookup", "changes"]
 """What an operation was doing when it met an unknown code system (it names it)."""
 
@@ -123,7 +124,7 @@ def unknown_code_system_error(
 # -- value sets and concept maps --------------------------------------------------------
 def unknown_value_set_issue(url: str, version: str | None = None) -> Issue:
     """A value set (url, url|version, or url and version apart) that is not held."""
-    shown = f"{url}|{version}" if version else url
+    shown = canonical_of(url, version)
     return issue("error", "not-found", "not-found", "Unable_to_resolve_value_Set_", shown)
 
 

@@ -19,17 +19,19 @@ from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from terminology.canonical import canonical_parts
 from terminology.index import day
 from terminology.outcome import TerminologyError, finding
 from terminology.providers import CodeSystemProvider
 from terminology.registry import Registry, version_key, version_matches
-from terminology.rendering import operation_outcome
+from terminology.rendering import Issue, operation_outcome
+from terminology.resolver import unknown_code_system
 
 if TYPE_CHECKING:
     from terminology.operations import Context
     from terminology.params import Params
 
-Finding = dict[str, Any]  # an OperationOutcome issue (outcome.finding)
+Finding = Issue  # an OperationOutcome issue (outcome.finding)
 ValueSet = Mapping[str, Any]  # an R5 ValueSet (JSON)
 VersionKey = tuple[tuple[tuple[str, str], ...], ...]  # see VersionPolicy.relevant
 NO_VERSIONS: VersionKey = ((), (), (), ())
@@ -42,17 +44,6 @@ VERSION_PARAMETERS = (
 )
 
 _NAMES = frozenset(VERSION_PARAMETERS)
-
-
-def canonical_parts(value: str) -> tuple[str, str | None]:
-    """'url|version' -> (url, version)."""
-    url, _, version = value.partition("|")
-    return url, version or None
-
-
-def canonical_of(url: str, version: str | None) -> str:
-    """(url, version) -> 'url|version', or 'url' for a resource without a version."""
-    return f"{url}|{version}" if version else url
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -236,12 +227,7 @@ def _resolve(context: Context, system: str, version: str | None) -> CodeSystemPr
 
 
 def _unknown(context: Context, system: str, version: str, where: str) -> Finding:
-    known = context.registry.versions("CodeSystem", system)
-    if not known:
-        return finding("UNKNOWN_CODESYSTEM_VERSION_NONE", system, version, expression=where)
-    return finding(
-        "UNKNOWN_CODESYSTEM_VERSION", system, version, " or ".join(known), expression=where
-    )
+    return unknown_code_system(context.registry, system, version, expression=where)
 
 
 def _mismatch(system: str, included: str, given: str, where: str) -> Finding:

@@ -16,6 +16,7 @@ from codesystem.fhir_types import JSON, Resource
 from terminology import resolver
 from terminology.budget import Budget
 from terminology.caches import Kept, estimate
+from terminology.canonical import canonical_of
 from terminology.index import Concept
 from terminology.operations import Context
 from terminology.outcome import TerminologyError, finding, issue, operation_outcome
@@ -140,7 +141,7 @@ def status_flag(resource: Resource) -> str | None:
 def vs_key(vs: Resource) -> str:
     if not vs.get("url"):
         return "(unidentified)"
-    return f"{vs['url']}|{vs['version']}" if vs.get("version") else vs["url"]
+    return canonical_of(vs["url"], vs.get("version"))
 
 
 class UnknownSystem(Exception):

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from codesystem.fhir_types import JSON, Resource
+from terminology.canonical import canonical_of
 from terminology.operations import Context, requested_supplements
 from terminology.outcome import TerminologyError, finding, operation_outcome
 from terminology.providers import CodeSystemProvider
-from terminology.version_policy import canonical_of
 
 if TYPE_CHECKING:
     from terminology.caches import Local, Memo

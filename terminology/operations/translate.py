@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from codesystem.fhir_types import JSON, Resource
 from terminology import resolver
+from terminology.canonical import canonical_of
 from terminology.index import Concept
 from terminology.operations import Context
 from terminology.outcome import TerminologyError, message
@@ -75,7 +76,7 @@ def _maps(context: Context, instance_id: str | None) -> list[Resource]:
 
 def map_key(cm: Resource) -> str:
     """`url|version` of a ConceptMap (its canonical as originMap reports it)."""
-    return f"{cm.get('url')}|{cm['version']}" if cm.get("version") else cm.get("url", "")
+    return canonical_of(cm.get("url", ""), cm.get("version"))
 
 
 def _coding(system: str | None, code: str, display: str | None = None) -> JSON:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from codesystem.fhir_types import Resource
-from terminology.outcome import not_found
+from terminology.resolver import unknown_resource
 from terminology.rest import DEFINITIONS, capabilities, check_type
 from terminology.rest.views import Query, read_view
 
@@ -36,7 +36,7 @@ def read(
     else:
         found = engine.resource(resource_type, id, fhir_version)
     if found is None:
-        raise not_found("UNKNOWN_RESOURCE_ID", resource_type, id)
+        raise unknown_resource(resource_type, id)
     return read_view(found, query) if query else found
 
 
