@@ -144,6 +144,16 @@ def request_date(raw: object) -> str | None:
     return day(str(raw)) if raw else None
 
 
+def value_set_version(
+    registry: Registry, url: str, asked: str | None, date: str | None
+) -> str | None:
+    """The version of the value set at url a request means: the one asked (valueSetVersion,
+    or `url|version`), else at a `date` the one in force that day, else none (the latest)."""
+    if asked or not date or "|" in url:
+        return asked
+    return registry.version_at("ValueSet", url, date)
+
+
 def check_version(policy: VersionPolicy, cs: CodeSystemProvider) -> None:
     """Raise when check-system-version asks for another version than cs."""
     required = policy.required(cs.url)

@@ -37,6 +37,7 @@ from terminology.operations.supplements import (
 )
 from terminology.outcome import TerminologyError, finding, operation_outcome
 from terminology.providers import CodeSystemProvider
+from terminology.version_policy import value_set_version
 
 ECHOED = (
     "activeOnly",
@@ -83,9 +84,8 @@ def resolve_value_set(context: Context, instance_id: str | None = None) -> Resou
     url = params.get("url") or params.get("context")
     if not url:
         raise TerminologyError.of(400, "required", "invalid-data", "PARAM_MISSING", "url")
-    version = params.get("valueSetVersion")
-    if not version and context.date and "|" not in url:
-        version = registry.version_at("ValueSet", url, context.date)
+    asked = params.get("valueSetVersion")
+    version = value_set_version(registry, url, str(asked) if asked else None, context.date)
     found = registry.value_set(url, version)
     if found is None:
         raise resolver.unknown_value_set(url, version)
